@@ -1,0 +1,1 @@
+"""Reserved for the components that follow (see DESIGN.md)."""
