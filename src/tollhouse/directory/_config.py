@@ -47,6 +47,9 @@ class DirectoryConfig:
     header_timeout: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     keepalive_timeout: int = DEFAULT_KEEPALIVE_SECONDS
     key_reload_seconds: float = DEFAULT_KEY_RELOAD_SECONDS
+    # The CA bundle clients need to trust this directory's certificate (written into the
+    # administrator profile for the CLI).
+    ca_bundle: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

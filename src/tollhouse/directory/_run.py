@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -52,6 +52,8 @@ def federation_ssl_context(config: DirectoryConfig, extra_ca: Path | None) -> ss
 def build_directory(config: DirectoryConfig, pki_dir: Path) -> tuple[Directory, TlsFiles]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     tls = server_tls(config, pki_dir)
+    if config.ca_bundle is None and tls.ca_bundle is not None:
+        config = replace(config, ca_bundle=tls.ca_bundle)
     store = DirectoryStore.open(config.db_url)
     cache = IssuerMetadataCache(verify=federation_ssl_context(config, tls.ca_bundle))
     directory = Directory(

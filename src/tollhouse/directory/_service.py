@@ -384,6 +384,7 @@ class Directory:
             "tenantId": tenant_id,
             "clientId": client_id,
             "clientSecret": secret,
+            "caBundle": str(self.config.ca_bundle.resolve()) if self.config.ca_bundle else None,
         }
         temp = path.with_suffix(".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -235,6 +235,11 @@ def router(directory: Directory) -> APIRouter:
             if not isinstance(body, dict):
                 raise BadRequest("The request body must be a JSON object.", "InvalidRequestContent")
             definition = parse_role_definition(body, id=guid)
+            if definition.role_type != "CustomRole":
+                raise BadRequest(
+                    "Only custom roles can be created; built-in roles are fixed.",
+                    "InvalidRoleDefinition",
+                )
             for assignable in definition.assignable_scopes:
                 require(rbac, who, "Microsoft.Authorization/roleDefinitions/write", assignable)
             saved = store.put_role_definition(who.tenant_id, definition)

@@ -92,7 +92,8 @@ def application_json(app: Application) -> dict[str, Any]:
                 "thumbprintSha256": k.sha256,
                 "startDateTime": iso_time(k.start),
                 "endDateTime": iso_time(k.end),
-                "key": None,
+                # Certificates are public; returning them lets clients append to the set.
+                "key": base64.b64encode(k.certificate_der).decode("ascii"),
             }
             for k in app.key_credentials
         ],

@@ -1,0 +1,65 @@
+"""External OIDC issuers: federated identity credentials, issuer metadata, assertion checks.
+
+How the directory accepts a federated client assertion (workload identity federation,
+entra.md §3): `parse_federated_credential` validates the Graph object,
+`FederatedAssertionValidator` matches a token to one credential and verifies it with keys from
+`IssuerMetadataCache`, which fetches issuers' discovery documents and JWKS over HTTPS.
+"""
+
+from tollhouse.directory.federation._assertion import MAX_ASSERTION_LENGTH
+from tollhouse.directory.federation._cache import (
+    FETCH_TIMEOUT_SECONDS,
+    KEYS_LIFETIME_SECONDS,
+    MAX_DISCOVERY_BYTES,
+    MAX_JWKS_BYTES,
+    UNKNOWN_KID_REFETCH_SECONDS,
+    IssuerMetadataCache,
+)
+from tollhouse.directory.federation._credential import (
+    DEFAULT_AUDIENCE,
+    MAX_FEDERATED_CREDENTIALS_PER_APP,
+    FederatedCredential,
+    parse_federated_credential,
+)
+from tollhouse.directory.federation._errors import (
+    CredentialError,
+    FederationError,
+    InsecureURLError,
+    IssuerMetadataError,
+    MetadataFetchError,
+    MetadataInvalidError,
+    ResponseTooLargeError,
+    UnknownSigningKeyError,
+)
+from tollhouse.directory.federation._metadata import MAX_SIGNING_KEYS
+from tollhouse.directory.federation._validator import (
+    DEFAULT_LEEWAY_SECONDS,
+    FederatedAssertionValidator,
+    SigningKeySource,
+)
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEFAULT_LEEWAY_SECONDS",
+    "FETCH_TIMEOUT_SECONDS",
+    "KEYS_LIFETIME_SECONDS",
+    "MAX_ASSERTION_LENGTH",
+    "MAX_DISCOVERY_BYTES",
+    "MAX_FEDERATED_CREDENTIALS_PER_APP",
+    "MAX_JWKS_BYTES",
+    "MAX_SIGNING_KEYS",
+    "UNKNOWN_KID_REFETCH_SECONDS",
+    "CredentialError",
+    "FederatedAssertionValidator",
+    "FederatedCredential",
+    "FederationError",
+    "InsecureURLError",
+    "IssuerMetadataCache",
+    "IssuerMetadataError",
+    "MetadataFetchError",
+    "MetadataInvalidError",
+    "ResponseTooLargeError",
+    "SigningKeySource",
+    "UnknownSigningKeyError",
+    "parse_federated_credential",
+]
