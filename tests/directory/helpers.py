@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 
+from tests.conftest import RunningDirectory
 from tollhouse.directory.federation import FederatedCredential
 from tollhouse.pki import KeyPair, self_signed_certificate
-
-from tests.conftest import RunningDirectory
 
 
 @dataclass

@@ -245,7 +245,7 @@ def test_msal_with_a_certificate_and_thumbprint(directory_server: RunningDirecto
     assert app.certificate is not None
     from cryptography.hazmat.primitives import hashes
 
-    thumbprint = app.certificate.certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303
+    thumbprint = app.certificate.certificate.fingerprint(hashes.SHA1()).hex()
     credential = {
         "private_key": app.certificate.private_key_pem.decode(),
         "thumbprint": thumbprint,

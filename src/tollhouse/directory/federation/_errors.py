@@ -1,13 +1,13 @@
 """The exception tree of federation.
 
     FederationError (ValueError)
-    ├── CredentialError           a federated identity credential breaks Graph's rules
-    └── IssuerMetadataError       an external issuer's metadata cannot be used
-        ├── InsecureURLError      the issuer or its jwks_uri is not https: never contacted
-        ├── MetadataFetchError    connection, TLS, timeout, a status other than 200, a redirect
-        ├── ResponseTooLargeError a document exceeds its byte limit (the read is aborted)
-        ├── MetadataInvalidError  not JSON, wrong shape, or `issuer` differs from the one asked
-        └── UnknownSigningKeyError the issuer publishes no usable key with the token's `kid`
+    ├── CredentialError             a federated identity credential breaks Graph's rules
+    └── IssuerMetadataError         an external issuer's metadata cannot be used
+        ├── InsecureURLError        the issuer or its jwks_uri is not https: never contacted
+        ├── MetadataFetchError      connection, TLS, timeout, status other than 200, redirect
+        ├── ResponseTooLargeError   a document exceeds its byte limit (the read is aborted)
+        ├── MetadataInvalidError    not JSON, wrong shape, or names another `issuer`
+        └── UnknownSigningKeyError  no usable RS256 key with the token's `kid`
 
 `CredentialError` becomes a Graph 400 `Request_BadRequest` where credentials are written.
 `FederatedAssertionValidator` turns every `IssuerMetadataError` into AADSTS50027

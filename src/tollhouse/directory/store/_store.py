@@ -494,7 +494,7 @@ class DirectoryStore:
                             issuer=credential.issuer,
                             subject=credential.subject,
                             audiences=json.dumps(list(credential.audiences)),
-                            description=credential.description,
+                            description=credential.description or "",
                         )
                     )
             except IntegrityError as exc:
@@ -897,7 +897,10 @@ class DirectoryStore:
                     id=row.id,
                     name=doc["name"],
                     scope=doc["scope"],
-                    permissions=tuple(Permission(**p) for p in doc["permissions"]),
+                    permissions=tuple(
+                        Permission(**{k: tuple(v) for k, v in p.items()})
+                        for p in doc["permissions"]
+                    ),
                     principals=tuple(doc["principals"]),
                     exclude_principals=tuple(doc["exclude_principals"]),
                     do_not_apply_to_child_scopes=doc["do_not_apply_to_child_scopes"],
