@@ -163,3 +163,13 @@ async def test_random_corruptions_of_a_valid_assertion_never_raise_anything_else
         except EntraError:
             continue
         raise AssertionError(f"accepted a corrupted token: {corrupted}")
+
+
+async def test_the_assertion_length_limit_can_be_lowered(
+    keys: CountingKeys, signer: ServiceAccountIssuer
+) -> None:
+    token = signer.mint("ns", "sa", now=time.time())
+    small = FederatedAssertionValidator(keys, max_assertion_length=len(token) - 1)
+    with pytest.raises(EntraError, match="longer than"):
+        await small.validate(token, "client", [CREDENTIAL], time.time())
+    assert keys.lookups == 0

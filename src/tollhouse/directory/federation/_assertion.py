@@ -32,12 +32,14 @@ class UnverifiedAssertion:
     claims: dict[str, Any]
 
 
-def parse_unverified(assertion: object) -> UnverifiedAssertion:
+def parse_unverified(
+    assertion: object, max_length: int = MAX_ASSERTION_LENGTH
+) -> UnverifiedAssertion:
     """Split and decode a compact JWS (RFC 7515 §7.1) without verifying it."""
     if not isinstance(assertion, str):
         raise assertion_invalid("The assertion is not a string.")
-    if len(assertion) > MAX_ASSERTION_LENGTH:
-        raise assertion_invalid(f"The assertion is longer than {MAX_ASSERTION_LENGTH} bytes.")
+    if len(assertion) > max_length:
+        raise assertion_invalid(f"The assertion is longer than {max_length} characters.")
     segments = assertion.split(".")
     if len(segments) != 3:
         # Five segments would be a JWE (RFC 7516 §7.1); federated assertions are signed only.

@@ -158,7 +158,7 @@ class IssuerMetadataCache:
 
     async def _refresh(self, issuer: str) -> _IssuerKeys:
         """Fetch the issuer's keys, or join the fetch already under way."""
-        task = None
+        task = self._in_flight.get(issuer)
         if task is None:
             task = asyncio.create_task(self._fetch(issuer))
             self._in_flight[issuer] = task

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from tollhouse.directory.federation._assertion import parse_unverified
+from tollhouse.directory.federation._assertion import MAX_ASSERTION_LENGTH, parse_unverified
 from tollhouse.directory.federation._credential import FederatedCredential
 from tollhouse.directory.federation._errors import FederationError
 from tollhouse.directory.tokens._errors import (
@@ -53,10 +53,15 @@ class FederatedAssertionValidator:
     """Checks a federated client assertion against an application's credentials."""
 
     def __init__(
-        self, cache: SigningKeySource, *, leeway_seconds: float = DEFAULT_LEEWAY_SECONDS
+        self,
+        cache: SigningKeySource,
+        *,
+        leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+        max_assertion_length: int = MAX_ASSERTION_LENGTH,
     ) -> None:
         self._cache = cache
         self._leeway = leeway_seconds
+        self._max_length = max_assertion_length
         # RFC 8725 §3.1: the algorithm is pinned here, never taken from the token.
         self._jws = jwt.PyJWS(algorithms=[ALGORITHM])
 
@@ -71,7 +76,7 @@ class FederatedAssertionValidator:
 
         `client_id` is the application whose `credentials` these are; `now` is Unix time.
         """
-        token = parse_unverified(assertion)
+        token = parse_unverified(assertion, self._max_length)
         alg = token.header.get("alg")
         if alg != ALGORITHM:
             raise assertion_invalid(

@@ -9,6 +9,7 @@ maximum token lifetime, so every token it signed still verifies.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -39,14 +40,10 @@ class SigningKey:
     retire_at: float | None = None
 
     def private_key(self) -> rsa.RSAPrivateKey:
-        key = serialization.load_pem_private_key(self.private_key_pem, password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
+        return _private_key(self.private_key_pem)
 
     def public_key(self) -> rsa.RSAPublicKey:
-        key = x509.load_pem_x509_certificate(self.certificate_pem).public_key()
-        assert isinstance(key, rsa.RSAPublicKey)
-        return key
+        return _public_key(self.certificate_pem)
 
     def jwk(self) -> dict[str, Any]:
         der = x509.load_pem_x509_certificate(self.certificate_pem).public_bytes(
@@ -62,6 +59,22 @@ class SigningKey:
             "e": b64url_encode(_int_bytes(numbers.e)),
             "x5c": [base64.b64encode(der).decode("ascii")],
         }
+
+
+# Loading an RSA private key checks its consistency, which costs more than signing with it:
+# keys are loaded once per process. A ring holds a handful of keys at most.
+@functools.lru_cache(maxsize=16)
+def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+@functools.lru_cache(maxsize=16)
+def _public_key(certificate_pem: bytes) -> rsa.RSAPublicKey:
+    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key
 
 
 def _int_bytes(value: int) -> bytes:
