@@ -61,6 +61,7 @@ def build_directory(config: DirectoryConfig, pki_dir: Path) -> tuple[Directory, 
         store,
         FederatedAssertionValidator(cache, leeway_seconds=config.assertion_leeway),
     )
+    directory.closers.append(cache.aclose)
     directory.bootstrap()
     return directory, tls
 

@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,12 @@ class Directory:
         self._keys = tokens.KeyRing(())
         self._keys_loaded_at = float("-inf")
         self._public_keys: dict[bytes, rsa.RSAPublicKey] = {}
+        # Awaited when the server stops (the federation fetcher's connections).
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()
 
     # --- keys ------------------------------------------------------------------------------
 

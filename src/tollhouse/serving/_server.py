@@ -15,6 +15,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 # many seconds of starting a request (slowloris); uvicorn has no such deadline of its own.
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 STARTUP_TIMEOUT_SECONDS = 30.0
+# uvicorn's shutdown sequence: stop accepting, let in-flight requests finish for this long,
+# then cancel them.
+DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 10.0
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -77,6 +80,7 @@ def build_server(
     keepalive_timeout: int = 5,
     log_level: str = "warning",
     limit_concurrency: int | None = 1000,
+    graceful_shutdown: float = DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
 ) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -93,6 +97,7 @@ def build_server(
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        timeout_graceful_shutdown=graceful_shutdown,
     )
     return uvicorn.Server(config)
 
@@ -105,9 +110,13 @@ class ServerHandle:
     thread: threading.Thread
     port: int
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, grace: float = 1.0, timeout: float = 10.0) -> None:
+        """Graceful stop; idle keep-alive connections are not waited for beyond `grace`."""
         self.server.should_exit = True
-        self.thread.join(timeout)
+        self.thread.join(grace)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(timeout)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 import logging
 
 from fastapi import FastAPI, Request
@@ -26,7 +28,13 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(directory: Directory) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await directory.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tollhouse directory",
         version=__version__,
         description="Entra-compatible token service, Graph-shaped directory objects and "
