@@ -17,7 +17,7 @@ DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 STARTUP_TIMEOUT_SECONDS = 30.0
 # uvicorn's shutdown sequence: stop accepting, let in-flight requests finish for this long,
 # then cancel them.
-DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 10.0
+DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -80,7 +80,7 @@ def build_server(
     keepalive_timeout: int = 5,
     log_level: str = "warning",
     limit_concurrency: int | None = 1000,
-    graceful_shutdown: float = DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+    graceful_shutdown: int = DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
 ) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -97,7 +97,7 @@ def build_server(
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        timeout_graceful_shutdown=graceful_shutdown,
+        timeout_graceful_shutdown=int(graceful_shutdown),
     )
     return uvicorn.Server(config)
 

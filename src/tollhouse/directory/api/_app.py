@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,7 +53,7 @@ def create_app(directory: Directory) -> FastAPI:
 
     @app.exception_handler(RbacError)
     async def rbac_error(request: Request, exc: RbacError) -> JSONResponse:
-        return _error(exc.status, exc.code, str(exc))
+        return _error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -139,10 +139,16 @@ def _app_roles(value: Any) -> list[AppRole]:
                 display_name=str(item.get("displayName", "")),
                 description=str(item.get("description", "")),
                 allowed_member_types=tuple(item.get("allowedMemberTypes") or ("Application",)),
-                is_enabled=bool(item.get("isEnabled", True)),
+                is_enabled=_flag(item.get("isEnabled", True), "isEnabled"),
             )
         )
     return roles
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{field}' must be true or false.")
+    return value
 
 
 def _identifier_uris(value: Any) -> list[str]:
