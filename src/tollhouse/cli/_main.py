@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tollhouse import __version__
-from tollhouse.cli import _ad, _role, _servers
+from tollhouse.cli import _ad, _dev, _role, _servers
 from tollhouse.cli._command import Subparsers, add_global_options
 from tollhouse.cli._errors import CliError
 from tollhouse.cli._output import printable, render
@@ -24,6 +24,7 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     _ad.register,
     _role.register,
     _servers.register,
+    _dev.register,
 )
 
 
