@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the seed JSON is kept verbatim, long lines included)
 """The seed walk-through (DESIGN.md), step by step, with nothing but `tollhouse` commands.
 
 1. Create the two custom roles from the APIM include's JSON, verbatim
@@ -27,6 +26,7 @@ from azure.identity import ClientSecretCredential
 
 from tests.cli.conftest import Tollhouse, unique
 from tests.conftest import RunningDirectory, start_directory
+from tests.seed_roles import reader_role_json, validator_role_json
 
 SUBSCRIPTION = str(uuid.uuid4())
 RESOURCE_GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg"
@@ -37,30 +37,8 @@ READER_ROLE = "API Management Gateway Configuration Reader Role"
 GET_CONFIGURATION = "Microsoft.ApiManagement/service/gateways/getConfiguration/action"
 ARM_SCOPE = "https://management.azure.com/.default"
 
-VALIDATOR_ROLE_JSON = """
-{
-  "Description": "Can access RBAC permissions on the API Management resource to authorize requests in Configuration API.",
-  "IsCustom": true,
-  "Name": "API Management Configuration API Access Validator Service Role",
-  "Permissions": [ { "Actions": [ "Microsoft.Authorization/*/read" ],
-                     "NotActions": [], "DataActions": [], "NotDataActions": [] } ],
-  "NotDataActions": [],
-  "AssignableScopes": [ "/subscriptions/{subscriptionID}" ]
-}
-""".replace("{subscriptionID}", SUBSCRIPTION)
-
-READER_ROLE_JSON = """
-{
-  "Description": "Can read self-hosted gateway configuration from Configuration API",
-  "IsCustom": true,
-  "Name": "API Management Gateway Configuration Reader Role",
-  "Permissions": [ { "Actions": [], "NotActions": [],
-                     "DataActions": [ "Microsoft.ApiManagement/service/gateways/getConfiguration/action" ],
-                     "NotDataActions": [] } ],
-  "NotDataActions": [],
-  "AssignableScopes": [ "/subscriptions/{subscriptionID}" ]
-}
-""".replace("{subscriptionID}", SUBSCRIPTION)
+VALIDATOR_ROLE_JSON = validator_role_json(SUBSCRIPTION)
+READER_ROLE_JSON = reader_role_json(SUBSCRIPTION)
 
 
 @pytest.fixture(scope="module")

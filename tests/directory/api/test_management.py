@@ -6,6 +6,7 @@ Application.ReadWrite.All. The seed roles load verbatim through the ARM route.
 
 from __future__ import annotations
 
+import json
 import ssl
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from tests.conftest import RunningDirectory
 from tests.directory.helpers import AppUnderTest, make_app
+from tests.seed_roles import reader_role_json, validator_role_json
 from tollhouse.directory.rbac import DenyAssignment, Permission
 
 ARM = "https://management.azure.com/.default"
@@ -24,37 +26,8 @@ SERVICE = f"{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.ApiManagement/s
 GATEWAY = f"{SERVICE}/gateways/mygw"
 GET_CONFIGURATION = "Microsoft.ApiManagement/service/gateways/getConfiguration/action"
 
-VALIDATOR_ROLE = {
-    "Description": "Can access RBAC permissions on the API Management resource to authorize "
-    "requests in Configuration API.",
-    "IsCustom": True,
-    "Name": "API Management Configuration API Access Validator Service Role",
-    "Permissions": [
-        {
-            "Actions": ["Microsoft.Authorization/*/read"],
-            "NotActions": [],
-            "DataActions": [],
-            "NotDataActions": [],
-        }
-    ],
-    "NotDataActions": [],
-    "AssignableScopes": [SUBSCRIPTION],
-}
-READER_ROLE = {
-    "Description": "Can read self-hosted gateway configuration from Configuration API",
-    "IsCustom": True,
-    "Name": "API Management Gateway Configuration Reader Role",
-    "Permissions": [
-        {
-            "Actions": [],
-            "NotActions": [],
-            "DataActions": [GET_CONFIGURATION],
-            "NotDataActions": [],
-        }
-    ],
-    "NotDataActions": [],
-    "AssignableScopes": [SUBSCRIPTION],
-}
+VALIDATOR_ROLE: dict[str, Any] = json.loads(validator_role_json(SUBSCRIPTION.split("/")[-1]))
+READER_ROLE: dict[str, Any] = json.loads(reader_role_json(SUBSCRIPTION.split("/")[-1]))
 
 
 @pytest.fixture(scope="module")
