@@ -3,6 +3,7 @@ them: start, serve over TLS, answer the real clients, stop cleanly on SIGTERM.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,11 +34,9 @@ def wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
 def wait_healthy(url: str, context: ssl.SSLContext) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
-        try:
+        with contextlib.suppress(httpx.TransportError):
             if httpx.get(url, verify=context, timeout=2).status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         assert time.monotonic() < deadline, f"{url} did not answer"
         time.sleep(0.1)
 

@@ -50,6 +50,19 @@ def connect(handle: ServerHandle, ca: Path) -> ssl.SSLSocket:
     return context.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
+def trickle(tls: ssl.SSLSocket, byte: int) -> bool:
+    """Sends one byte, waits, and tells whether the server has closed the connection."""
+    try:
+        tls.sendall(bytes([byte]))
+        time.sleep(0.3)
+        tls.settimeout(0.01)
+        return tls.recv(1) == b""
+    except (TimeoutError, ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True
+
+
 def test_a_complete_request_is_served(server: tuple[ServerHandle, Path]) -> None:
     with connect(*server) as tls:
         tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -65,25 +78,8 @@ def test_a_header_block_trickling_in_is_cut_at_the_deadline(
     with connect(*server) as tls:
         started = time.monotonic()
         tls.sendall(b"GET / HTTP/1.1\r\n")
-        closed = False
         # One header byte every 0.3 s: each arrives before a read timeout would fire.
-        for byte in b"X-Slow: " + b"a" * 40:
-            try:
-                tls.sendall(bytes([byte]))
-            except OSError:
-                closed = True
-                break
-            time.sleep(0.3)
-            tls.settimeout(0.01)
-            try:
-                if tls.recv(1) == b"":
-                    closed = True
-                    break
-            except (TimeoutError, ssl.SSLWantReadError):
-                pass
-            except OSError:
-                closed = True
-                break
+        closed = any(trickle(tls, byte) for byte in b"X-Slow: " + b"a" * 40)
         elapsed = time.monotonic() - started
     assert closed
     assert HEADER_TIMEOUT <= elapsed < HEADER_TIMEOUT + 5

@@ -73,9 +73,7 @@ async def _main(root: Path, directory_port: int, issuer_port: int) -> None:
         config.admin_profile_path,
         pki / "ca.pem",
     )
-    log.info(
-        "kube issuer %s  service-account token file %s", issuer.issuer_url, issuer.token_file
-    )
+    log.info("kube issuer %s  service-account token file %s", issuer.issuer_url, issuer.token_file)
     try:
         await server.serve()
     finally:

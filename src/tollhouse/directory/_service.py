@@ -31,7 +31,7 @@ from tollhouse.directory._first_party import (
 )
 from tollhouse.directory.federation import FederatedAssertionValidator
 from tollhouse.directory.rbac import BUILTIN_ROLES, RoleAssignment
-from tollhouse.directory.store import ClientRecord, DirectoryStore, Tenant
+from tollhouse.directory.store import ClientRecord, DirectoryStore, KeyCredential, Tenant
 from tollhouse.directory.tokens import EntraError, errors
 
 log = logging.getLogger("tollhouse.directory")
@@ -206,7 +206,7 @@ class Directory:
         await self.federation.validate(assertion, app.app_id, record.federated_credentials, now)
         return tokens.AUTH_CERTIFICATE
 
-    def _registered(self, key: Any) -> tokens.RegisteredCertificate:
+    def _registered(self, key: KeyCredential) -> tokens.RegisteredCertificate:
         sha256 = bytes.fromhex(key.sha256)
         public_key = self._public_keys.get(sha256)
         if public_key is None:
@@ -312,12 +312,8 @@ class Directory:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Access token is missing or invalid.")
         token = token.strip()
-        try:
-            unverified = tokens._jws.parse(token).payload
-        except tokens._jws.MalformedJws as exc:
-            raise Unauthorized("Access token is missing or invalid.") from exc
-        tid = unverified.get("tid")
-        if not isinstance(tid, str) or not _GUID.fullmatch(tid):
+        tid = tokens.unverified_tenant(token)
+        if tid is None or not _GUID.fullmatch(tid):
             raise Unauthorized("Access token is missing or invalid.")
         issuers = {tokens.issuer_for(self.config.authority, tid, v) for v in (1, 2)}
         try:

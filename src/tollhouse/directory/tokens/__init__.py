@@ -16,6 +16,7 @@ from tollhouse.directory.tokens._access_token import (
     Resource,
     issuer_for,
     mint_app_token,
+    unverified_tenant,
     verify_access_token,
 )
 from tollhouse.directory.tokens._assertion import (
@@ -69,6 +70,7 @@ __all__ = [
     "parse_token_request",
     "secret_hint",
     "unverified_issuer",
+    "unverified_tenant",
     "verify_access_token",
     "verify_client_assertion",
     "verify_secret",

@@ -129,6 +129,15 @@ class InvalidToken(ValueError):
     """A bearer token that does not verify; the message is safe to log, never to echo."""
 
 
+def unverified_tenant(token: str) -> str | None:
+    """The `tid` of a token before verification: it names the issuers to verify against."""
+    try:
+        tid = jws.parse(token).payload.get("tid")
+    except jws.MalformedJws:
+        return None
+    return tid if isinstance(tid, str) else None
+
+
 def verify_access_token(
     token: str,
     *,
