@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from tests.conftest import RunningDirectory
@@ -461,3 +462,14 @@ def test_an_invalid_scope_is_a_400(http: httpx.Client, directory_server: Running
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidScope"
+
+
+def test_a_graph_token_carries_the_app_roles_assigned_to_the_caller(
+    http: httpx.Client, directory_server: RunningDirectory
+) -> None:
+    admin_token = admin(http, directory_server, GRAPH)["Authorization"].split()[1]
+    claims = jwt.decode(admin_token, options={"verify_signature": False})
+    assert claims["roles"] == ["Application.ReadWrite.All"]
+    app = make_app(directory_server)
+    plain = as_app(http, directory_server, app, GRAPH)["Authorization"].split()[1]
+    assert "roles" not in jwt.decode(plain, options={"verify_signature": False})
