@@ -1,1 +1,61 @@
-"""Reserved for the components that follow (see DESIGN.md)."""
+"""Wire shapes shared by the control plane and the gateway (DESIGN §2).
+
+Pure data and validation: the gateway configuration snapshot, change-feed pages, heartbeat
+and telemetry bodies, error bodies. Each `parse_*` takes decoded JSON and returns frozen
+values or raises `ContractError` naming the offending field; each value has `to_json()`.
+"""
+
+from tollhouse.contracts._errors import ContractError, error_body
+from tollhouse.contracts._feed import ChangeEvent, EventPage, parse_event_page
+from tollhouse.contracts._heartbeat import (
+    Heartbeat,
+    HeartbeatReply,
+    InstanceStatus,
+    parse_heartbeat,
+    parse_heartbeat_reply,
+)
+from tollhouse.contracts._snapshot import (
+    SCHEMA_VERSION,
+    ApiConfig,
+    BackendConfig,
+    CertificateAuthorityConfig,
+    CertificateConfig,
+    GatewayConfiguration,
+    HostnameConfig,
+    NamedValueConfig,
+    OperationConfig,
+    ProductConfig,
+    SubscriptionConfig,
+    hash_key,
+    parse_configuration,
+)
+from tollhouse.contracts._telemetry import MetricPoint, Telemetry, parse_telemetry
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ApiConfig",
+    "BackendConfig",
+    "CertificateAuthorityConfig",
+    "CertificateConfig",
+    "ChangeEvent",
+    "ContractError",
+    "EventPage",
+    "GatewayConfiguration",
+    "Heartbeat",
+    "HeartbeatReply",
+    "HostnameConfig",
+    "InstanceStatus",
+    "MetricPoint",
+    "NamedValueConfig",
+    "OperationConfig",
+    "ProductConfig",
+    "SubscriptionConfig",
+    "Telemetry",
+    "error_body",
+    "hash_key",
+    "parse_configuration",
+    "parse_event_page",
+    "parse_heartbeat",
+    "parse_heartbeat_reply",
+    "parse_telemetry",
+]

@@ -14,7 +14,6 @@ from tollhouse.directory.store._store import (
     DEFAULT_SECRET_LIFETIME_SECONDS,
     DirectoryStore,
     certificate_der_from_pem,
-    create_store_engine,
     iso_time,
 )
 
@@ -30,6 +29,5 @@ __all__ = [
     "ServicePrincipal",
     "Tenant",
     "certificate_der_from_pem",
-    "create_store_engine",
     "iso_time",
 ]

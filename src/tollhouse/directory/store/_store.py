@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +45,7 @@ from tollhouse.directory.store._records import (
 )
 from tollhouse.directory.tokens import SigningKey, generate_secret, hash_secret, secret_hint
 from tollhouse.pki import certificate_thumbprints
+from tollhouse.storage import create_store_engine
 
 # Entra's default lifetime for a new client secret (`az ad app credential reset`): one year.
 DEFAULT_SECRET_LIFETIME_SECONDS = 365 * 24 * 3600
@@ -54,25 +55,6 @@ MAX_CUSTOM_ROLES_PER_TENANT = 5000
 
 def _guid() -> str:
     return str(uuid.uuid4())
-
-
-def create_store_engine(url: str) -> Engine:
-    """An engine for `url`, with the per-connection settings SQLite needs."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _loads_list(text: str) -> list[Any]:
