@@ -1,4 +1,4 @@
-"""`IssuerMetadataCache`: the I/O adapter that fetches and caches external issuers' keys.
+"""`IssuerMetadataCache`: the I/O adapter that fetches and caches OIDC issuers' keys.
 
 Rules (security-and-faults.md C.4 "SSRF … JWKS/OpenID-config URLs … the K8s issuer discovery
 URL in WIF", C.5 cases 19, 20, 26):
@@ -7,9 +7,9 @@ URL in WIF", C.5 cases 19, 20, 26):
 * keys are kept for `KEYS_LIFETIME_SECONDS`; an unknown `kid` refetches at most once per
   issuer per `UNKNOWN_KID_REFETCH_SECONDS`, and concurrent lookups share one fetch, so a flood
   of tokens cannot turn into a flood of requests;
-* only issuers the caller asks for are fetched. `FederatedAssertionValidator` asks only for an
-  issuer that a federated credential names, so the set of cached issuers is bounded by the
-  credentials configured.
+* only issuers the caller asks for are fetched. Callers ask only for issuers their
+  configuration trusts (`TokenVerifier` its `issuers`, the directory's federation validator
+  those its federated credentials name), so the set of cached issuers is bounded by it.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from tollhouse.directory.federation._errors import (
+from tollhouse.oidc._errors import (
     MetadataFetchError,
     ResponseTooLargeError,
     UnknownSigningKeyError,
 )
-from tollhouse.directory.federation._metadata import (
+from tollhouse.oidc._metadata import (
     MAX_SIGNING_KEYS,
     discovery_url,
     jwks_uri_of,
@@ -53,12 +54,21 @@ KEYS_LIFETIME_SECONDS = 24 * 3600.0
 # security-and-faults.md C.5 case 19: an unknown-kid flood must not become a refresh storm.
 UNKNOWN_KID_REFETCH_SECONDS = 5 * 60.0
 
+DEFAULT_USER_AGENT = "tollhouse"
+
 _HEADERS = {
     "Accept": "application/json",
     # Compressed bodies would make the byte limit a limit on the compressed size only.
     "Accept-Encoding": "identity",
-    "User-Agent": "tollhouse-directory",
 }
+
+
+class SigningKeySource(Protocol):
+    """Where verifiers get issuers' keys; `IssuerMetadataCache` is the real one."""
+
+    async def signing_key(self, issuer: str, kid: str) -> RSAPublicKey:
+        """The RS256 key `kid` of `issuer`, or an `IssuerMetadataError`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,12 @@ class _IssuerKeys:
 
 
 class IssuerMetadataCache:
-    """Signing keys of external OIDC issuers, fetched over HTTPS and cached.
+    """Signing keys of OIDC issuers, fetched over HTTPS and cached.
 
     `verify` is a CA bundle path or an `ssl.SSLContext` to trust instead of the public roots
     (the development issuer uses a private CA). `clock` returns seconds and only ever measures
-    ages, so a monotonic clock is the default. Close it with `aclose()` or `async with`.
+    ages, so a monotonic clock is the default. `user_agent` names the component that fetches.
+    Close it with `aclose()` or `async with`.
     """
 
     def __init__(
@@ -86,6 +97,7 @@ class IssuerMetadataCache:
         max_keys: int = MAX_SIGNING_KEYS,
         keys_lifetime_seconds: float = KEYS_LIFETIME_SECONDS,
         unknown_kid_refetch_seconds: float = UNKNOWN_KID_REFETCH_SECONDS,
+        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         if isinstance(verify, ssl.SSLContext):
             context = verify
@@ -100,7 +112,7 @@ class IssuerMetadataCache:
             # No proxies, .netrc or SSL_* variables from the environment: what is contacted
             # and trusted is decided here.
             trust_env=False,
-            headers=_HEADERS,
+            headers={**_HEADERS, "User-Agent": user_agent},
         )
         self._clock = clock
         self._timeout = timeout_seconds

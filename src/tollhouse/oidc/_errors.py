@@ -1,37 +1,41 @@
-"""The exception tree of federation.
+"""The exception tree of tollhouse.oidc.
 
-    FederationError (ValueError)
-    ├── CredentialError             a federated identity credential breaks Graph's rules
-    └── IssuerMetadataError         an external issuer's metadata cannot be used
+    OIDCError (ValueError)
+    ├── InvalidBearerToken          a bearer token is refused: 401, `invalid_token`
+    └── IssuerMetadataError         an issuer's metadata cannot be used
         ├── InsecureURLError        the issuer or its jwks_uri is not https: never contacted
         ├── MetadataFetchError      connection, TLS, timeout, status other than 200, redirect
         ├── ResponseTooLargeError   a document exceeds its byte limit (the read is aborted)
         ├── MetadataInvalidError    not JSON, wrong shape, or names another `issuer`
         └── UnknownSigningKeyError  no usable RS256 key with the token's `kid`
 
-`CredentialError` becomes a Graph 400 `Request_BadRequest` where credentials are written.
-`FederatedAssertionValidator` turns every `IssuerMetadataError` into AADSTS50027
-`federated_signature_failed` (entra.md §3.2 step 5); nothing else escapes it but `EntraError`.
+`IssuerMetadataCache` raises only `IssuerMetadataError`s. `TokenVerifier.verify` raises only
+`InvalidBearerToken`: it turns every `IssuerMetadataError` into one.
 """
 
 from __future__ import annotations
 
 
-class FederationError(ValueError):
-    """Base of every error raised by `tollhouse.directory.federation`."""
+class OIDCError(ValueError):
+    """Base of every error raised by `tollhouse.oidc`."""
 
 
-class CredentialError(FederationError):
-    """A federated identity credential document is invalid; `field` names the property."""
+class InvalidBearerToken(OIDCError):
+    """A bearer token that is refused; `reason` is short and never quotes the token.
 
-    status = 400
+    RFC 6750 §3.1: a token that is "expired, revoked, malformed, or invalid for other reasons"
+    is answered with 401 and `error="invalid_token"`.
+    """
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+    status = 401
+    error = "invalid_token"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-class IssuerMetadataError(FederationError):
+class IssuerMetadataError(OIDCError):
     """The discovery document or the JWKS of `issuer` cannot be used."""
 
     def __init__(self, issuer: str, message: str) -> None:

@@ -1,6 +1,6 @@
-"""Reading an external issuer's OpenID metadata: discovery document and JWKS (sans-I/O).
+"""Reading an issuer's OpenID metadata: discovery document and JWKS (sans-I/O).
 
-entra.md §3.2 step 4: Entra validates a federated token against the issuer's OIDC metadata,
+entra.md §3.2 step 4 and §4.2: a token is validated against its issuer's OIDC metadata,
 `GET {iss}/.well-known/openid-configuration` → `jwks_uri` → key by `kid`. These functions take
 the parsed documents and return values; `IssuerMetadataCache` does the fetching.
 """
@@ -16,10 +16,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
-from tollhouse.directory.federation._errors import (
-    InsecureURLError,
-    MetadataInvalidError,
-)
+from tollhouse.oidc._errors import InsecureURLError, MetadataInvalidError
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # entra.md §3.1: "Entra caches only the first 100 signing keys from the issuer's JWKS."

@@ -10,7 +10,10 @@ from tollhouse.contracts import hash_key, parse_configuration
 from tollhouse.controlplane.snapshot import build_configuration
 
 SERVICE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/svc"
-POLICY = '<policies><inbound><base /><set-header name="x"><value>{{Greeting}}</value></set-header></inbound></policies>'
+POLICY = (
+    '<policies><inbound><base /><set-header name="x"><value>{{Greeting}}</value>'
+    "</set-header></inbound></policies>"
+)
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from tollhouse.directory.federation._assertion import MAX_ASSERTION_LENGTH, parse_unverified
 from tollhouse.directory.federation._credential import FederatedCredential
-from tollhouse.directory.federation._errors import FederationError
 from tollhouse.directory.tokens._errors import (
     assertion_invalid,
     assertion_time_range,
     federated_signature_failed,
     no_federated_record,
 )
+from tollhouse.oidc import IssuerMetadataError, SigningKeySource
 
 # Clock skew tolerated on exp, nbf and iat; Entra's documented tolerance is five minutes.
 DEFAULT_LEEWAY_SECONDS = 300
@@ -39,14 +38,6 @@ DEFAULT_LEEWAY_SECONDS = 300
 ALGORITHM = "RS256"
 # NumericDates outside 1970–9999 cannot be shown in an error message (and are not times).
 _LATEST_NUMERIC_DATE = 253402300799
-
-
-class SigningKeySource(Protocol):
-    """Where the validator gets issuers' keys; `IssuerMetadataCache` is the real one."""
-
-    async def signing_key(self, issuer: str, kid: str) -> RSAPublicKey:
-        """The RS256 key `kid` of `issuer`, or a `FederationError`."""
-        ...
 
 
 class FederatedAssertionValidator:
@@ -95,7 +86,7 @@ class FederatedAssertionValidator:
             raise federated_signature_failed(issuer, "The token has no 'kid' header.")
         try:
             key = await self._cache.signing_key(issuer, kid)
-        except FederationError as exc:
+        except IssuerMetadataError as exc:
             raise federated_signature_failed(issuer, str(exc)) from None
         try:
             self._jws.decode_complete(
