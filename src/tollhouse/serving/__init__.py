@@ -4,6 +4,7 @@ The control plane and the directory are FastAPI applications (DESIGN "Choices");
 one place that turns them into listening HTTPS servers.
 """
 
+from tollhouse.serving._limits import BodyLimit
 from tollhouse.serving._server import (
     DEFAULT_HEADER_TIMEOUT_SECONDS,
     HeaderDeadlineProtocol,
@@ -14,6 +15,7 @@ from tollhouse.serving._server import (
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT_SECONDS",
+    "BodyLimit",
     "HeaderDeadlineProtocol",
     "ServerHandle",
     "build_server",

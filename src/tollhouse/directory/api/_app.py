@@ -16,9 +16,9 @@ from tollhouse import __version__
 from tollhouse.directory._errors import DirectoryError
 from tollhouse.directory._service import Directory
 from tollhouse.directory.api import _arm, _entra, _graph
-from tollhouse.directory.api._limits import BodyLimit
 from tollhouse.directory.rbac import RbacError
 from tollhouse.directory.tokens import EntraError
+from tollhouse.serving import BodyLimit
 
 log = logging.getLogger("tollhouse.directory")
 
