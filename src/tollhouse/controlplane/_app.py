@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,6 +19,7 @@ from tollhouse.controlplane import configapi, management
 from tollhouse.controlplane._auth import Authorizer
 from tollhouse.controlplane._errors import ControlPlaneError
 from tollhouse.controlplane._service import ControlPlane
+from tollhouse.controlplane.management._openapi import management_paths
 from tollhouse.controlplane.model import ModelError
 from tollhouse.serving import BodyLimit
 
@@ -81,6 +84,16 @@ def create_app(
     def health() -> dict[str, object]:
         return {"status": "ok", "revision": service.watcher.revision}
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            schema["paths"].update(management_paths(service.service_id))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(configapi.router(service, authorizer))
     app.include_router(management.router(service, authorizer))
     app.add_middleware(BodyLimit, max_bytes=service.config.max_body_bytes)

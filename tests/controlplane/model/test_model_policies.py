@@ -232,3 +232,16 @@ def test_linked_policies_are_not_fetched(link: str) -> None:
 )
 def test_invalid_policy_properties_are_refused(properties: dict[str, Any], target: str) -> None:
     assert refused(properties).target == target
+
+
+def test_the_size_limit_applies_to_rawxml_as_written() -> None:
+    # Escaping `"` as `&quot;` grows this document six-fold; it is stored as written.
+    body = '@("' + '"' * (MAX_POLICY_BYTES // 2) + '")'
+    value = f"<policies><inbound><set-body>{body}</set-body></inbound></policies>"
+    assert len(value.encode()) <= MAX_POLICY_BYTES
+    assert put("policies/policy", {"value": value, "format": "rawxml"})
+
+
+def test_a_declared_encoding_does_not_change_how_the_text_is_read() -> None:
+    value = '<?xml version="1.0" encoding="utf-16"?><policies><inbound/></policies>'
+    assert put("policies/policy", {"value": value}).properties["value"] == value

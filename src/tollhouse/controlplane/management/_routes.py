@@ -146,7 +146,9 @@ def router(service: ControlPlane, authorizer: Authorizer) -> APIRouter:
         raise NotFound(f"Action '{target.action}' is not defined.", "ActionNotFound")
 
     methods = ["GET", "PUT", "PATCH", "DELETE", "POST"]
-    api.add_api_route("/subscriptions/{path:path}", _prefixed(handle), methods=methods)
+    api.add_api_route(
+        "/subscriptions/{path:path}", _prefixed(handle), methods=methods, include_in_schema=False
+    )
     return api
 
 

@@ -25,7 +25,13 @@ from typing import Any
 
 import yaml
 
-from tollhouse.controlplane.model._errors import ModelError, echo, invalid, unsupported
+from tollhouse.controlplane.model._errors import (
+    MAX_ECHO_LENGTH,
+    ModelError,
+    echo,
+    invalid,
+    unsupported,
+)
 from tollhouse.controlplane.model._fields import Fields
 from tollhouse.controlplane.model._names import fold
 from tollhouse.controlplane.model._operations import (
@@ -118,7 +124,8 @@ def import_openapi(
 
 
 def is_import_request(properties: Mapping[str, Any] | None) -> bool:
-    """Whether the properties of `PUT apis/{api}` ask for an import (`format` and `value`)."""
+    """Whether the properties of `PUT apis/{api}` ask for an import: they carry `format`
+    (and the description in `value`); route those through `import_api_request`."""
     return isinstance(properties, Mapping) and properties.get("format") is not None
 
 
@@ -392,7 +399,9 @@ def _clip(value: str, limit: int) -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line[:MAX_ECHO_LENGTH]
 
 
 def _bad(problem: str) -> ModelError:

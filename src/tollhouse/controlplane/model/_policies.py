@@ -17,6 +17,7 @@ from tollhouse.controlplane.model._fields import Fields
 from tollhouse.controlplane.model._paths import ResourcePath
 from tollhouse.controlplane.model._policy_xml import (
     MAX_POLICY_BYTES,
+    check_policy_size,
     check_policy_xml,
     rawxml_to_xml,
 )
@@ -45,8 +46,9 @@ def normalize_policy(
             "documents; send the document inline with format 'xml' or 'rawxml'",
         )
     policy_format = fields.choice("format", POLICY_FORMATS, "xml")
-    # Characters, not bytes, bound here; check_policy_xml applies the byte limit.
+    # Characters, not bytes, bound here; check_policy_size applies the byte limit.
     value = fields.required_text("value", max_length=MAX_POLICY_BYTES)
+    check_policy_size(value, "properties.value")
     check_policy_xml(
         rawxml_to_xml(value) if policy_format == "rawxml" else value, "properties.value"
     )

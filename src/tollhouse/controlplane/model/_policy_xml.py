@@ -46,11 +46,15 @@ class _Refused(Exception):
         self.problem = problem
 
 
-def check_policy_xml(document: str, path: str) -> None:
-    """Raise `ModelError` `ValidationError` unless `document` is a well-formed `<policies>`
-    document within the limits. `path` names the property in the error."""
+def check_policy_size(document: str, path: str) -> None:
+    """The size limit applies to the document as written (escaping `rawxml` may grow it)."""
     if len(document.encode("utf-8")) > MAX_POLICY_BYTES:
         raise invalid(path, f"must be at most {MAX_POLICY_BYTES // 1024} KiB")
+
+
+def check_policy_xml(document: str, path: str) -> None:
+    """Raise `ModelError` `ValidationError` unless `document` is a well-formed `<policies>`
+    document nested at most `MAX_POLICY_DEPTH` deep. `path` names the property in errors."""
     checker = _Checker()
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
