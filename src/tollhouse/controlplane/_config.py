@@ -26,6 +26,8 @@ STALE_AFTER_HEARTBEATS = 3
 # `generateToken` tokens expiring within this are reported ahead of time.
 TOKEN_EXPIRY_WARNING_DAYS = 7
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# Connections served at once; each waiting gateway holds one (a long poll).
+DEFAULT_MAX_CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class ControlPlaneConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     header_timeout: float = 10.0
     allow_cache_seconds: float = 10.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -115,6 +118,9 @@ class ControlPlaneConfig:
             ),
             "heartbeat_seconds": source.integer(
                 "controlplane.heartbeat.interval", DEFAULT_HEARTBEAT_SECONDS, minimum=1
+            ),
+            "max_connections": source.integer(
+                "controlplane.http.maxConnections", DEFAULT_MAX_CONNECTIONS, minimum=10
             ),
         }
         for key, name in (

@@ -93,5 +93,6 @@ def build_control_plane_server(
         certfile=cert,
         keyfile=key,
         header_timeout=config.header_timeout,
+        limit_concurrency=config.max_connections,
     )
     return service, server

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tollhouse.contracts import (
+    ChangeEvent,
     EventPage,
     GatewayConfiguration,
     Heartbeat,
@@ -29,6 +30,9 @@ from tollhouse.controlplane._config import (
 from tollhouse.controlplane._errors import BadRequest, Gone, NotFound
 from tollhouse.controlplane.snapshot import build_configuration
 from tollhouse.controlplane.store import ControlPlaneStore, RevisionWatcher, StoredResource, Write
+
+# Distinct change-feed reads kept for sharing among waiters before the table is reset.
+MAX_SHARED_EVENT_READS = 256
 
 
 def _resource(stored: StoredResource) -> model.Resource:
@@ -65,6 +69,9 @@ class ControlPlane:
         self._snapshot_lock = asyncio.Lock()
         # The latest expiry of a token issued by generateToken, per gateway (for warnings).
         self._token_expiry: dict[str, dt.datetime] = {}
+        self._event_reads: dict[
+            tuple[int, int, int], asyncio.Future[tuple[list[ChangeEvent], int, int]]
+        ] = {}
 
     @property
     def service_id(self) -> str:
@@ -177,9 +184,10 @@ class ControlPlane:
 
     def check_gateway_token(self, name: str, token: str) -> model.GatewayTokenCheck:
         gateway = self.gateway(name)
+        # By position: the check reports which key (primary, secondary) matched.
         keys = [str(gateway.secrets.get(k, "")) for k in ("primary", "secondary")]
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        return model.verify_gateway_token(token, gateway.name, [k for k in keys if k], now)
+        return model.verify_gateway_token(token, gateway.name, keys, now)
 
     def status(self, name: str) -> GatewayStatus:
         gateway = self.gateway(name)
@@ -233,7 +241,7 @@ class ControlPlane:
         await asyncio.to_thread(self.gateway, name)
         if wait > 0 and self.watcher.revision <= after:
             await self.watcher.wait_beyond(after, min(wait, self.config.max_wait_seconds))
-        events, current, compacted = await asyncio.to_thread(self.store.events_after, after, top)
+        events, current, compacted = await self._events_after(after, top)
         if after < compacted:
             raise Gone(
                 f"Revision {after} has been compacted; fetch the configuration again.",
@@ -245,6 +253,18 @@ class ControlPlane:
         if len(events) == top:
             next_link = f"/gateways/{name}/events?$skiptoken={events[-1].revision}&$top={top}"
         return EventPage(tuple(events), current, next_link)
+
+    async def _events_after(self, after: int, top: int) -> tuple[list[ChangeEvent], int, int]:
+        """One store read per (position, page size, known revision): a change wakes every
+        waiting gateway at once, and they mostly wait at the same position."""
+        key = (after, top, self.watcher.revision)
+        pending = self._event_reads.get(key)
+        if pending is None:
+            if len(self._event_reads) > MAX_SHARED_EVENT_READS:
+                self._event_reads.clear()
+            pending = asyncio.ensure_future(asyncio.to_thread(self.store.events_after, after, top))
+            self._event_reads[key] = pending
+        return await asyncio.shield(pending)
 
     def heartbeat(self, name: str, beat: Heartbeat) -> HeartbeatReply:
         gateway = self.gateway(name)

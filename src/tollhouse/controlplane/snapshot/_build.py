@@ -26,6 +26,7 @@ from tollhouse.contracts import (
     SubscriptionConfig,
     hash_key,
 )
+from tollhouse.controlplane.model import policy_xml
 
 _NAMED_VALUE = re.compile(r"\{\{([A-Za-z0-9\-._]+)\}\}")
 _CERTIFICATE_ID = re.compile(r"certificate-id\s*=\s*\"([^\"]+)\"")
@@ -90,8 +91,10 @@ class _Index:
         found = self.by_key.get(f"{owner}/policies/policy".lower() if owner else "policies/policy")
         if found is None:
             return None
-        value = found.properties.get("value")
-        return value if isinstance(value, str) else None
+        if not isinstance(found.properties.get("value"), str):
+            return None
+        # `rawxml` policies carry unescaped expressions: gateways get well-formed XML.
+        return policy_xml(found.properties)
 
 
 def _operations(index: _Index) -> dict[str, list[ResourceView]]:

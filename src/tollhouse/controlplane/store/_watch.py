@@ -16,7 +16,7 @@ from tollhouse.controlplane.store._store import NOTIFY_CHANNEL, ControlPlaneStor
 log = logging.getLogger("tollhouse.controlplane.watch")
 
 # The safety-net poll; with LISTEN/NOTIFY or a single process, changes arrive at once.
-DEFAULT_POLL_SECONDS = 2.0
+DEFAULT_POLL_SECONDS = 1.0
 LISTEN_RETRY_SECONDS = 2.0
 
 
