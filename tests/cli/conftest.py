@@ -1,4 +1,5 @@
-"""Running `tollhouse` in-process against the session's directory, as a user would."""
+"""Running `tollhouse` in-process against the session's directory (and, for `tollhouse apim`,
+the session's control plane), as a user would."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningDirectory
+
+# The control plane of tests/controlplane, its managed identity validated as the seeds say.
+from tests.controlplane.conftest import (  # noqa: F401
+    RunningControlPlane,
+    control_plane,
+    seed_roles,
+)
 from tollhouse.cli import main
 
 
@@ -50,3 +58,14 @@ def tollhouse(profile: Path, capsys: pytest.CaptureFixture[str]) -> Tollhouse:
 def unique(prefix: str) -> str:
     """The directory lives for the whole session: names must not collide across tests."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def apim(tollhouse: Tollhouse, control_plane: RunningControlPlane) -> Tollhouse:  # noqa: F811
+    """`tollhouse apim …` against the session's control plane and its service."""
+
+    def run(*args: str) -> Outcome:
+        target = ("--control-plane", control_plane.url, "--service-id", control_plane.service_id)
+        return tollhouse("apim", *args, *target)
+
+    return run

@@ -321,3 +321,75 @@ def test_generated_tokens_warn_ahead_of_expiry(
     status = call(control_plane, operator(), "GET", f"gateways/{name}/status").json()
     assert status["tokenExpiryWarning"]
     assert status["nodeCount"] == 0
+
+
+def test_deleting_an_api_takes_its_revisions_links_and_subscriptions(
+    control_plane: RunningControlPlane, operator: Headers
+) -> None:
+    name = f"gone-{uuid.uuid4().hex[:6]}"
+    assert (
+        call(
+            control_plane, operator(), "PUT", f"apis/{name}", {"properties": {"path": name}}
+        ).status_code
+        == 201
+    )
+    assert (
+        call(
+            control_plane,
+            operator(),
+            "PUT",
+            f"apis/{name};rev=2",
+            {"properties": {"path": name, "apiRevision": "2", "isCurrent": False}},
+        ).status_code
+        == 201
+    )
+    call(
+        control_plane,
+        operator(),
+        "PUT",
+        f"gateways/{name}",
+        {"properties": {"locationData": {"name": "x"}}},
+    )
+    assert call(
+        control_plane, operator(), "PUT", f"gateways/{name}/apis/{name}", {}
+    ).status_code in (200, 201)
+    assert (
+        call(
+            control_plane,
+            operator(),
+            "PUT",
+            f"subscriptions/{name}",
+            {"properties": {"scope": f"/apis/{name}", "displayName": "x"}},
+        ).status_code
+        == 201
+    )
+    assert call(control_plane, operator(), "DELETE", f"apis/{name}").status_code == 200
+    for path in (f"apis/{name};rev=2", f"gateways/{name}/apis/{name}", f"subscriptions/{name}"):
+        assert call(control_plane, operator(), "GET", path).status_code == 404, path
+
+
+def test_a_revision_of_a_missing_api_is_refused(
+    control_plane: RunningControlPlane, operator: Headers
+) -> None:
+    response = call(
+        control_plane,
+        operator(),
+        "PUT",
+        "apis/never;rev=2",
+        {"properties": {"path": "never", "apiRevision": "2"}},
+    )
+    assert response.status_code == 404
+
+
+def test_a_gateway_named_status_is_an_ordinary_gateway(
+    control_plane: RunningControlPlane, operator: Headers
+) -> None:
+    assert call(
+        control_plane,
+        operator(),
+        "PUT",
+        "gateways/status",
+        {"properties": {"locationData": {"name": "x"}}},
+    ).status_code in (200, 201)
+    shown = call(control_plane, operator(), "GET", "gateways/status")
+    assert shown.status_code == 200 and shown.json()["name"] == "status"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tollhouse import __version__
-from tollhouse.cli import _ad, _dev, _role, _servers
+from tollhouse.cli import _ad, _apim, _control_plane, _dev, _role, _servers
 from tollhouse.cli._command import Subparsers, add_global_options
 from tollhouse.cli._errors import CliError
 from tollhouse.cli._output import printable, render
@@ -24,6 +24,8 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     _ad.register,
     _role.register,
     _servers.register,
+    _control_plane.register,
+    _apim.register,
     _dev.register,
 )
 
@@ -31,8 +33,8 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tollhouse",
-        description="Self-hosted API management. Directory commands mirror az: "
-        "'tollhouse ad …' and 'tollhouse role …'.",
+        description="Self-hosted API management. Commands mirror az: 'tollhouse ad …' and "
+        "'tollhouse role …' for the directory, 'tollhouse apim …' for the control plane.",
     )
     parser.add_argument("--version", action="version", version=f"tollhouse {__version__}")
     add_global_options(parser, defaults=True)

@@ -101,6 +101,10 @@ class ControlPlane:
         """Creates or replaces a resource; (the resource, whether it was created)."""
         if path.parent is not None:
             self.get(path.parent)
+        if path.kind == "apis":
+            base = model.api_revision_base(path)
+            if base is not None:
+                self.get(base)
         existing = self.find(path)
         writes: list[Write] = []
         if path.kind == "apis" and model.is_import_request(properties):
@@ -142,24 +146,35 @@ class ControlPlane:
         if self.store.get(path.relative) is None:
             return False
         writes = [Write(path.relative, path.kind, delete=True)]
+        _, everything = self.store.load_all()
         if path.kind == "apis":
-            # Product links and gateway assignments of the API go with it.
-            for kind in ("products/apis", "gateways/apis"):
-                writes += [
-                    Write(stored.path, stored.kind, delete=True)
-                    for stored in self._all(kind)
-                    if stored.path.lower().endswith("/" + path.name.lower())
-                ]
+            # Its revisions (`echo;rev=2`), its product links and gateway assignments, and the
+            # subscriptions scoped to it go with it: nothing comes back if the name is reused.
+            names = {path.name.lower()} | {
+                r.path.split("/")[1].lower()
+                for r in everything
+                if r.kind == "apis" and r.path.lower().startswith(f"apis/{path.name.lower()};rev=")
+            }
+            for stored in everything:
+                last = stored.path.rsplit("/", 1)[-1].lower()
+                if stored.kind == "apis" and last in names - {path.name.lower()}:
+                    writes.append(Write(stored.path, stored.kind, delete=True))
+                if stored.kind in ("products/apis", "gateways/apis") and last in names:
+                    writes.append(Write(stored.path, stored.kind, delete=True))
+        if path.kind in ("apis", "products"):
+            scope = f"/{path.kind}/{path.name}".lower()
+            writes += [
+                Write(stored.path, stored.kind, delete=True)
+                for stored in everything
+                if stored.kind == "subscriptions"
+                and str(stored.properties.get("scope", "")).lower() == scope
+            ]
         self._commit(writes)
         return True
 
     def replace(self, resource: model.Resource) -> model.Resource:
         self._commit([_write(resource)])
         return resource
-
-    def _all(self, kind: str) -> list[StoredResource]:
-        _, resources = self.store.load_all()
-        return [r for r in resources if r.kind == kind]
 
     def _commit(self, writes: list[Write]) -> int:
         revision = self.store.apply(writes, now=self.clock())

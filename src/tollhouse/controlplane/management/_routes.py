@@ -72,10 +72,12 @@ def router(service: ControlPlane, authorizer: Authorizer) -> APIRouter:
                     "properties": {},
                 }
             )
+        segments = rest.split("/")
         if (
             method == "GET"
-            and rest.lower().endswith("/status")
-            and rest.lower().startswith("gateways/")
+            and len(segments) == 3
+            and segments[0].lower() == "gateways"
+            and segments[2].lower() == "status"
         ):
             gateway = model.parse_resource_path(rest[: -len("/status")])
             await authorize(
