@@ -1,0 +1,40 @@
+"""The service core without HTTP: gateway status from heartbeats over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tollhouse.contracts import Heartbeat
+from tollhouse.controlplane import ControlPlane, ControlPlaneConfig
+from tollhouse.controlplane.model import ResourcePath
+from tollhouse.controlplane.store import ControlPlaneStore, RevisionWatcher
+from tollhouse.identity import ClientCredentials
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_instance_is_stale_after_three_missed_heartbeats(tmp_path: Path) -> None:
+    config = ControlPlaneConfig(
+        identity=ClientCredentials(tenant_id="t", client_id="c", client_secret="s"),
+        database_url=f"sqlite:///{tmp_path / 'cp.db'}",
+        heartbeat_seconds=60,
+    )
+    store = ControlPlaneStore.open(config.db_url)
+    clock = Clock()
+    service = ControlPlane(config, store, RevisionWatcher(store), clock=clock)
+    service.put(ResourcePath("gateways", ("edge",)), {"locationData": {"name": "lab"}})
+    service.heartbeat("edge", Heartbeat("a", "host-a", "1", 1))
+    service.heartbeat("edge", Heartbeat("b", "host-b", "1", 1))
+    clock.now += 150
+    service.heartbeat("edge", Heartbeat("b", "host-b", "1", 1))
+    clock.now += 40
+    status = service.status("edge")
+    assert {i["instanceId"]: i["stale"] for i in status.instances} == {"a": True, "b": False}
+    assert status.node_count == 1
+    store.close()
