@@ -1,0 +1,406 @@
+"""The keep-alive connection pool the gateway forwards requests through.
+
+`UpstreamPool.request(UpstreamRequest) -> Response` is the whole contract. Connections are
+pooled per origin: scheme, host, port and TLS settings (whether to verify, which extra CAs), so
+two backends on one host that trust different CAs never share a connection. Redirects are not
+followed: the gateway is a proxy, and a 3xx goes back to the client as it came.
+
+Deadlines: the request's `timeout` bounds everything up to the response head (waiting for a
+pooled connection, connecting, sending, the backend thinking), as APIM's `forward-request
+timeout` does; `connect_timeout` bounds each connection attempt inside it; `body_timeout` bounds
+each wait for response body bytes, and for the backend to accept request body bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tollhouse.gateway.http._errors import (
+    UpstreamConnectError,
+    UpstreamEgressDenied,
+    UpstreamProtocolError,
+    UpstreamRequestError,
+    UpstreamTimeout,
+)
+from tollhouse.gateway.http._messages import Response, UpstreamRequest
+from tollhouse.gateway.http._upstream_connection import (
+    StaleConnection,
+    UpstreamConnection,
+    body_of,
+)
+from tollhouse.gateway.http._upstream_egress import EgressPolicy
+from tollhouse.gateway.http._upstream_request import (
+    body_length,
+    check_method,
+    outgoing_headers,
+    parse_url,
+    replayable,
+    serialise_head,
+)
+
+# Envoy's and httpx's default cap on connections to one upstream is in the hundreds; 100 is
+# httpx's, and keeps one slow backend from taking every file descriptor.
+MAX_CONNECTIONS_PER_ORIGIN = 100
+# httpx keeps at most 20 idle connections per pool; more rarely pay for their descriptors.
+MAX_IDLE_PER_ORIGIN = 20
+# Below the 5 s keep-alive timeout of Node.js and many other servers (undici uses 4 s), so the
+# pool seldom sends a request into a connection the backend is closing.
+IDLE_TIMEOUT = 4.0
+# Envoy's default cluster connect_timeout.
+CONNECT_TIMEOUT = 5.0
+# nginx's proxy_read_timeout: the longest silence between two reads of a response body.
+BODY_TIMEOUT = 60.0
+# Envoy's max_request_headers_kb default (60 KiB) rounded to 64 KiB; nginx's proxy buffers
+# are smaller (4-8 KiB) and real backends stay far below either.
+MAX_RESPONSE_HEAD_SIZE = 64 * 1024
+# Envoy's max_headers_count default.
+MAX_RESPONSE_HEADERS = 100
+# A body in memory up to this size goes out in the same write as the head: one segment for
+# the common small request, no copy of a large one.
+_COALESCE_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """The pool's limits; each default is the constant of the same name above.
+
+    Settings (Tollhouse keys): `net.client.http.maxConnectionsPerOrigin`,
+    `net.client.http.maxIdlePerOrigin`, `net.client.http.idleTimeout`,
+    `net.client.http.connectTimeout`, `net.client.http.bodyTimeout`,
+    `net.client.http.maxResponseHeadSize`, `net.client.http.maxResponseHeaders`.
+    """
+
+    max_connections_per_origin: int = MAX_CONNECTIONS_PER_ORIGIN
+    max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN
+    idle_timeout: float = IDLE_TIMEOUT
+    connect_timeout: float = CONNECT_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    max_response_head_size: int = MAX_RESPONSE_HEAD_SIZE
+    max_response_headers: int = MAX_RESPONSE_HEADERS
+
+    def __post_init__(self) -> None:
+        if self.max_connections_per_origin < 1:
+            raise ValueError("max_connections_per_origin must be at least 1")
+        if self.max_idle_per_origin < 0:
+            raise ValueError("max_idle_per_origin must not be negative")
+        for name in ("idle_timeout", "connect_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+
+class _OriginKey(NamedTuple):
+    scheme: str
+    host: str
+    port: int
+    verify_tls: bool
+    ca_certificates: tuple[bytes, ...]
+
+
+class _Origin:
+    """The connections to one origin: idle ones on a stack (the most recently used is taken
+    first, so surplus ones age out), a count of all of them, and callers waiting for a slot."""
+
+    def __init__(self, pool: UpstreamPool, key: _OriginKey) -> None:
+        self.pool = pool
+        self.key = key
+        self.limits = pool.limits
+        self.idle: list[UpstreamConnection] = []
+        self.connections: set[UpstreamConnection] = set()
+        self.opening = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def size(self) -> int:
+        return len(self.connections) + self.opening
+
+    async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
+        """A connection to use, idle or new (`fresh`: new, closing an idle one for room)."""
+        limit = self.limits.max_connections_per_origin
+        while True:
+            while self.idle and not fresh:
+                connection = self.idle.pop()
+                connection.checkout()
+                if connection.usable:
+                    return connection
+                connection.close()
+            if fresh and self.idle and self.size >= limit:
+                self.idle[0].close()
+            if self.size < limit:
+                self.opening += 1
+                try:
+                    connection = await self.pool._connect(self)
+                except BaseException:
+                    self.opening -= 1
+                    self._wake()
+                    self._forget_if_unused()
+                    raise
+                self.opening -= 1
+                self.connections.add(connection)
+                if connection.closed:  # lost between connecting and here
+                    self._closed(connection)
+                    raise UpstreamConnectError("backend closed the connection")
+                return connection
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # our turn came as we gave up: pass it on
+                else:
+                    self.waiters.remove(waiter)
+                raise
+
+    def release(self, connection: UpstreamConnection, reusable: bool) -> None:
+        if (
+            reusable
+            and not self.pool.is_closed
+            and len(self.idle) < self.limits.max_idle_per_origin
+            and connection in self.connections
+        ):
+            connection.idle(self.limits.idle_timeout)
+            self.idle.append(connection)
+            self._wake()
+        else:
+            connection.close()
+        self._forget_if_unused()
+
+    def _closed(self, connection: UpstreamConnection) -> None:
+        self.connections.discard(connection)
+        if connection in self.idle:
+            self.idle.remove(connection)
+        self._wake()
+        self._forget_if_unused()
+
+    def _wake(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _forget_if_unused(self) -> None:
+        if not self.size and not self.waiters:
+            self.pool._forget(self)
+
+    def close(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(UpstreamConnectError("the upstream pool is closed"))
+
+
+class UpstreamPool:
+    """Keep-alive HTTP/1.1 connections to backends, shared by every request of a gateway.
+
+    `egress`, when given, is checked against every resolved backend address before connecting
+    (and the connection goes to the checked address).
+    """
+
+    def __init__(
+        self, limits: UpstreamLimits | None = None, *, egress: EgressPolicy | None = None
+    ) -> None:
+        self.limits = limits or UpstreamLimits()
+        self._egress = egress
+        self._origins: dict[_OriginKey, _Origin] = {}
+        self._tls: dict[tuple[bool, tuple[bytes, ...]], ssl.SSLContext] = {}
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def request(self, request: UpstreamRequest) -> Response:
+        """Send `request` and return the backend's response once its head has arrived; the
+        body streams from the backend. Raises `UpstreamError` (see `_errors`), or whatever the
+        request body's own stream raises."""
+        if self._closed:
+            raise UpstreamConnectError("the upstream pool is closed")
+        method = check_method(request.method)
+        target = parse_url(request.url)
+        headers = outgoing_headers(request.headers)
+        length = body_length(request.method, request.headers, request.body)
+        head = serialise_head(method, target, headers, length)
+        retry = replayable(request.method, request.headers, request.body)
+        key = _OriginKey(
+            target.scheme,
+            target.host,
+            target.port,
+            request.verify_tls if target.tls else True,
+            tuple(request.ca_certificates) if target.tls else (),
+        )
+        deadline = asyncio.timeout(request.timeout)
+        try:
+            async with deadline:
+                fresh = False
+                while True:
+                    origin = self._origin(key)
+                    connection = await origin.acquire(fresh=fresh)
+                    try:
+                        return await self._exchange(
+                            origin, connection, method, head, request, length
+                        )
+                    except StaleConnection:
+                        if not retry:
+                            raise UpstreamProtocolError(
+                                "backend closed the connection before responding"
+                            ) from None
+                        # Once, on a new connection: the other idle ones may be as stale.
+                        retry, fresh = False, True
+        except TimeoutError:
+            if deadline.expired():
+                raise UpstreamTimeout("no response head from the backend in time") from None
+            raise
+
+    async def _exchange(
+        self,
+        origin: _Origin,
+        connection: UpstreamConnection,
+        method: bytes,
+        head: bytearray,
+        request: UpstreamRequest,
+        length: int | None,
+    ) -> Response:
+        response_head = connection.begin(method)
+        sender: asyncio.Task[None] | None = None
+        try:
+            data = request.body.buffered
+            if data is not None:
+                if len(data) <= _COALESCE_LIMIT:
+                    connection.write(head + data)
+                else:
+                    connection.write(head)
+                    connection.write(data)
+            else:
+                connection.write(head)
+                sender = asyncio.get_running_loop().create_task(
+                    connection.send_body(request.body.chunks(), length)
+                )
+                await asyncio.wait((response_head, sender), return_when=asyncio.FIRST_COMPLETED)
+                if not response_head.done():
+                    sender.result()  # the body failed to send: its error is the answer
+            status, headers = await response_head
+        except BaseException:
+            if sender is not None:
+                sender.cancel()
+                sender.add_done_callback(_retrieve)
+            origin.release(connection, False)
+            raise
+        if sender is not None:
+            connection.attach_sender(sender)
+        return Response(status, headers, body_of(connection, origin.release))
+
+    def _origin(self, key: _OriginKey) -> _Origin:
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origins[key] = _Origin(self, key)
+        return origin
+
+    def _forget(self, origin: _Origin) -> None:
+        if self._origins.get(origin.key) is origin:
+            del self._origins[origin.key]
+
+    async def _connect(self, origin: _Origin) -> UpstreamConnection:
+        key = origin.key
+        limits = self.limits
+        loop = asyncio.get_running_loop()
+        context = (
+            self._tls_context(key.verify_tls, key.ca_certificates)
+            if key.scheme == "https"
+            else None
+        )
+
+        def protocol() -> UpstreamConnection:
+            return UpstreamConnection(
+                on_close=origin._closed,
+                max_head_size=limits.max_response_head_size,
+                max_headers=limits.max_response_headers,
+                body_timeout=limits.body_timeout,
+            )
+
+        try:
+            async with asyncio.timeout(limits.connect_timeout):
+                addresses = await self._addresses(key.host, key.port)
+                last: OSError | None = None
+                for address in addresses:
+                    try:
+                        _, connection = await loop.create_connection(
+                            protocol,
+                            address,
+                            key.port,
+                            ssl=context,
+                            server_hostname=key.host if context is not None else None,
+                        )
+                        return connection
+                    except OSError as exc:
+                        last = exc
+                raise _connect_error(last)
+        except TimeoutError:
+            raise UpstreamTimeout("connecting to the backend timed out") from None
+
+    async def _addresses(self, host: str, port: int) -> Sequence[str]:
+        """Where to connect: the host itself when no egress policy applies (the loop resolves
+        it), else each resolved address the policy permits."""
+        if self._egress is None:
+            return [host]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+        except OSError:
+            raise UpstreamConnectError("backend host name did not resolve") from None
+        resolved = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        permitted = [address for address in resolved if self._egress.permits(address)]
+        if not permitted:
+            raise UpstreamEgressDenied("backend address not allowed by the egress policy")
+        return permitted
+
+    def _tls_context(self, verify: bool, cas: tuple[bytes, ...]) -> ssl.SSLContext:
+        context = self._tls.get((verify, cas))
+        if context is None:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            # APIM's backend defaults: TLS 1.2 and 1.3 on, older versions off.
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])
+            if cas:
+                try:
+                    context.load_verify_locations(cadata=b"\n".join(cas).decode("ascii"))
+                except (ssl.SSLError, ValueError):
+                    raise UpstreamRequestError("backend CA certificate is not valid PEM") from None
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls[(verify, cas)] = context
+        return context
+
+    async def close(self) -> None:
+        """Close every connection, in use or idle, and refuse further requests."""
+        self._closed = True
+        for origin in list(self._origins.values()):
+            origin.close()
+        self._origins.clear()
+        await asyncio.sleep(0)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a discarded task's outcome as seen: the caller already has the error that matters."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _connect_error(exc: OSError | None) -> UpstreamConnectError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return UpstreamConnectError("backend TLS certificate not trusted")
+    if isinstance(exc, ssl.SSLError):
+        return UpstreamConnectError("TLS handshake with the backend failed")
+    if isinstance(exc, socket.gaierror):
+        return UpstreamConnectError("backend host name did not resolve")
+    return UpstreamConnectError("cannot connect to the backend")
