@@ -131,3 +131,12 @@ def test_a_gateway_with_nothing_assigned_gets_an_empty_configuration() -> None:
 def test_the_snapshot_round_trips_through_its_contract() -> None:
     config = build_configuration("gw", SERVICE, 9, service())
     assert parse_configuration(json.loads(json.dumps(config.to_json()))) == config
+
+
+def test_revisions_of_an_assigned_api_travel_with_it() -> None:
+    resources = [
+        *service(),
+        R("apis/echo;rev=2", "apis", {"path": "echo", "apiRevision": "2", "isCurrent": False}),
+    ]
+    config = build_configuration("gw", SERVICE, 1, resources)
+    assert sorted(a.name for a in config.apis) == ["echo", "echo;rev=2"]

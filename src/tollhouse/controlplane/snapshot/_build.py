@@ -147,10 +147,11 @@ def build_configuration(
         if link.path.lower().startswith(gateway_key + "/")
     }
     operations = _operations(index)
+    # Assignments name the base API; its revisions (`echo;rev=2`) travel with it.
     apis = tuple(
         _api(index, api, operations.get(_name(api.path).lower(), []))
         for api in sorted(index.by_kind.get("apis", []), key=lambda r: r.path.lower())
-        if _name(api.path).lower() in assigned
+        if _name(api.path).split(";", 1)[0].lower() in assigned
     )
 
     product_apis: dict[str, list[str]] = defaultdict(list)
