@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tollhouse import __version__
-from tollhouse.cli import _ad, _apim, _control_plane, _dev, _role, _servers
+from tollhouse.cli import _ad, _apim, _control_plane, _dev, _gateway, _role, _servers
 from tollhouse.cli._command import Subparsers, add_global_options
 from tollhouse.cli._errors import CliError
 from tollhouse.cli._output import printable, render
@@ -26,6 +26,7 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     _servers.register,
     _control_plane.register,
     _apim.register,
+    _gateway.register,
     _dev.register,
 )
 

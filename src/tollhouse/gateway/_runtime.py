@@ -1,0 +1,134 @@
+"""The gateway process: listeners, pipeline, configuration sync, heartbeats, telemetry.
+
+Start order: the sync agent first (a backup, if valid, becomes the configuration at once),
+then the listeners (probes answer 503 until a configuration is applied). Stop order on
+SIGTERM (uvicorn's sequence): stop accepting, finish in-flight requests within the grace
+period, then stop syncing and close the upstream pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from tollhouse.contracts import GatewayConfiguration
+from tollhouse.gateway._pipeline import Pipeline
+from tollhouse.gateway._settings import GatewaySettings
+from tollhouse.gateway._tls import CertificateSelector
+from tollhouse.gateway.http import GatewayServer, ServerLimits, UpstreamPool
+from tollhouse.gateway.sync import BackupStore, ConfigClient, ConfigCredentials, SyncAgent
+from tollhouse.gateway.telemetry import HeartbeatSender, Instance
+from tollhouse.gateway.telemetry._metrics import RequestMetrics
+
+log = logging.getLogger("tollhouse.gateway")
+
+# In-flight requests get this long to finish on SIGTERM (Kubernetes gives 30 s by default;
+# the seeds' manifests set terminationGracePeriodSeconds: 60).
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
+TELEMETRY_INTERVAL_SECONDS = 60.0
+
+
+@dataclass
+class GatewayProcess:
+    settings: GatewaySettings
+    pipeline: Pipeline
+    server: GatewayServer
+    agent: SyncAgent
+    heartbeats: HeartbeatSender
+    client: ConfigClient
+    credentials: ConfigCredentials
+    upstream: UpstreamPool
+    instance: Instance
+    metrics: RequestMetrics
+    addresses: list[tuple[str, int]]
+    _telemetry: asyncio.Task[None] | None = None
+
+    async def _post_telemetry(self) -> None:
+        while True:
+            await asyncio.sleep(min(TELEMETRY_INTERVAL_SECONDS, self.settings.heartbeat_interval))
+            telemetry = self.metrics.drain(self.instance.id)
+            if telemetry is None:
+                continue
+            try:
+                await self.client.telemetry(telemetry)
+            except Exception as exc:  # telemetry during an outage is lost, as in APIM
+                log.info("telemetry not delivered: %s", exc)
+
+    async def stop(self, grace: float = DEFAULT_SHUTDOWN_GRACE_SECONDS) -> None:
+        await self.server.shutdown(grace)
+        if self._telemetry is not None:
+            self._telemetry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._telemetry
+        await self.heartbeats.stop()
+        await self.agent.stop()
+        await self.upstream.close()
+        await self.client.aclose()
+        await self.credentials.close()
+
+
+async def start_gateway(
+    settings: GatewaySettings,
+    *,
+    host: str = "0.0.0.0",
+    limits: ServerLimits | None = None,  # noqa: S104 - a gateway listens for its clients
+) -> GatewayProcess:
+    metrics = RequestMetrics()
+    upstream = UpstreamPool()
+    pipeline = Pipeline(upstream, metrics, honour_forwarded_proto=settings.forwarded_proto_enabled)
+    tls = CertificateSelector()
+
+    def apply(config: GatewayConfiguration) -> None:
+        pipeline.apply(config)
+        tls.update(config)
+
+    credentials = ConfigCredentials.from_settings(settings)
+    client = ConfigClient.from_settings(settings, credentials)
+    backup = BackupStore(settings.backup_path) if settings.backup_enabled else None
+    agent = SyncAgent(client, backup, apply, events_wait=settings.events_wait)
+    instance = Instance.current(settings.deployment)
+    heartbeats = HeartbeatSender(client, agent, instance, interval=settings.heartbeat_interval)
+    server = GatewayServer(pipeline.handle, limits)
+
+    await agent.start()
+    addresses = [await server.start(host, settings.http_port)]
+    addresses.append(await server.start(host, settings.https_port, ssl_context=tls.default))
+    await heartbeats.start()
+    process = GatewayProcess(
+        settings,
+        pipeline,
+        server,
+        agent,
+        heartbeats,
+        client,
+        credentials,
+        upstream,
+        instance,
+        metrics,
+        addresses,
+    )
+    process._telemetry = asyncio.create_task(process._post_telemetry())
+    log.info(
+        "gateway %s listening on %s (http) and %s (https); configuration from %s",
+        settings.gateway_name,
+        addresses[0],
+        addresses[1],
+        settings.endpoint,
+    )
+    return process
+
+
+async def run_gateway(settings: GatewaySettings, *, host: str = "0.0.0.0") -> None:  # noqa: S104
+    """Runs until SIGTERM or SIGINT, then stops gracefully."""
+    process = await start_gateway(settings, host=host)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping: finishing requests in flight")
+    await process.stop()

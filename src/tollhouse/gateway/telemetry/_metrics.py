@@ -1,0 +1,60 @@
+"""Request metrics aggregated per API, operation and status class, drained into telemetry
+posts to the control plane (DESIGN §2). One dict update per request; no locks (one loop)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from tollhouse.contracts import MetricPoint, Telemetry
+
+# Distinct (api, operation, class) series kept between posts; past it, new series are
+# folded into one overflow series rather than growing memory.
+MAX_SERIES = 10_000
+OVERFLOW = "(other)"
+
+
+@dataclass
+class _Series:
+    count: int = 0
+    duration_sum: float = 0.0
+    duration_max: float = 0.0
+
+
+class RequestMetrics:
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str], _Series] = {}
+        self._since = dt.datetime.now(dt.UTC)
+        self.requests_total = 0
+
+    def record(self, api: str, operation: str, status: int, duration_ms: float) -> None:
+        self.requests_total += 1
+        key = (api, operation, f"{min(max(status // 100, 1), 5)}xx")
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= MAX_SERIES:
+                key = (OVERFLOW, OVERFLOW, key[2])
+                series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series()
+        series.count += 1
+        series.duration_sum += duration_ms
+        if duration_ms > series.duration_max:
+            series.duration_max = duration_ms
+
+    def drain(self, instance_id: str) -> Telemetry | None:
+        """The metrics since the last drain, or None when there were no requests."""
+        now = dt.datetime.now(dt.UTC)
+        series, self._series = self._series, {}
+        since, self._since = self._since, now
+        if not series:
+            return None
+        return Telemetry(
+            instance_id=instance_id,
+            period_start=since.isoformat(timespec="seconds"),
+            period_end=now.isoformat(timespec="seconds"),
+            metrics=tuple(
+                MetricPoint(api, operation, status, s.count, s.duration_sum, s.duration_max)
+                for (api, operation, status), s in series.items()
+            ),
+        )
