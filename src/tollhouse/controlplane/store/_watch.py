@@ -59,7 +59,7 @@ class RevisionWatcher:
 
     def notify(self, revision: int) -> None:
         """A write made `revision`; safe to call from any thread."""
-        if self._loop is None:
+        if self._loop is None or self._loop.is_closed():
             return
         try:
             running = asyncio.get_running_loop()
