@@ -92,10 +92,10 @@ def backend() -> Iterator[Backend]:
 
 
 def manage(
-    cp: RunningControlPlane, operator: Headers, method: str, path: str, body: object = None
+    cp: RunningControlPlane, headers: Headers, method: str, path: str, body: object = None
 ) -> httpx.Response:
     with cp.client() as client:
-        return client.request(method, f"{cp.service_id}/{path}", json=body, headers=operator())
+        return client.request(method, f"{cp.service_id}/{path}", json=body, headers=headers())
 
 
 def checked(response: httpx.Response) -> Any:
@@ -113,41 +113,41 @@ class Service:
 
 
 def publish(
-    cp: RunningControlPlane, operator: Headers, backend: Backend, gateway: str | None = None
+    cp: RunningControlPlane, headers: Headers, backend: Backend, gateway: str | None = None
 ) -> Service:
     gateway = gateway or f"gw-{uuid.uuid4().hex[:8]}"
     api = f"api-{uuid.uuid4().hex[:6]}"
     checked(
         manage(
             cp,
-            operator,
+            headers,
             "PUT",
             f"gateways/{gateway}",
             {"properties": {"locationData": {"name": "lab"}}},
         )
     )
-    add_api(cp, operator, backend, gateway, api)
+    add_api(cp, headers, backend, gateway, api)
     sub = f"sub-{api}"
     checked(
         manage(
             cp,
-            operator,
+            headers,
             "PUT",
             f"subscriptions/{sub}",
             {"properties": {"scope": f"/apis/{api}", "displayName": sub, "state": "active"}},
         )
     )
-    keys = checked(manage(cp, operator, "POST", f"subscriptions/{sub}/listSecrets"))
+    keys = checked(manage(cp, headers, "POST", f"subscriptions/{sub}/listSecrets"))
     return Service(gateway, api, keys["primaryKey"])
 
 
 def add_api(
-    cp: RunningControlPlane, operator: Headers, backend: Backend, gateway: str, api: str
+    cp: RunningControlPlane, headers: Headers, backend: Backend, gateway: str, api: str
 ) -> None:
     checked(
         manage(
             cp,
-            operator,
+            headers,
             "PUT",
             f"apis/{api}",
             {
@@ -164,21 +164,21 @@ def add_api(
         checked(
             manage(
                 cp,
-                operator,
+                headers,
                 "PUT",
                 f"apis/{api}/operations/{method.lower()}-any",
                 {"properties": {"method": method, "urlTemplate": "/*", "displayName": method}},
             )
         )
-    checked(manage(cp, operator, "PUT", f"gateways/{gateway}/apis/{api}", {}))
+    checked(manage(cp, headers, "PUT", f"gateways/{gateway}/apis/{api}", {}))
 
 
-def gateway_token(cp: RunningControlPlane, operator: Headers, gateway: str) -> str:
+def gateway_token(cp: RunningControlPlane, headers: Headers, gateway: str) -> str:
     expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     value = checked(
         manage(
             cp,
-            operator,
+            headers,
             "POST",
             f"gateways/{gateway}/generateToken",
             {"keyType": "primary", "expiry": expiry},

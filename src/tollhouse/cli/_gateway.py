@@ -13,6 +13,9 @@ from tollhouse.cli._servers import LOG_FORMAT
 from tollhouse.cli._session import Session
 from tollhouse.settings import SettingsError
 
+# A gateway serves its clients wherever it runs (a pod, a VM).
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
+
 
 def register(subparsers: Subparsers) -> None:
     gateway = add_command(
@@ -24,8 +27,8 @@ def register(subparsers: Subparsers) -> None:
     gateway.add_argument("--env-file", type=Path, help="settings as KEY=value lines")
     gateway.add_argument(
         "--host",
-        default="0.0.0.0",
-        help="listen address (default: all interfaces)",  # noqa: S104
+        default=ALL_INTERFACES,
+        help="listen address (default: all interfaces)",
     )
 
 

@@ -29,6 +29,8 @@ log = logging.getLogger("tollhouse.gateway")
 # the seeds' manifests set terminationGracePeriodSeconds: 60).
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
 TELEMETRY_INTERVAL_SECONDS = 60.0
+# A gateway serves its clients wherever it runs (a pod, a VM).
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
 
 @dataclass
@@ -73,8 +75,8 @@ class GatewayProcess:
 async def start_gateway(
     settings: GatewaySettings,
     *,
-    host: str = "0.0.0.0",
-    limits: ServerLimits | None = None,  # noqa: S104 - a gateway listens for its clients
+    host: str = ALL_INTERFACES,
+    limits: ServerLimits | None = None,
 ) -> GatewayProcess:
     metrics = RequestMetrics()
     upstream = UpstreamPool()
@@ -121,7 +123,7 @@ async def start_gateway(
     return process
 
 
-async def run_gateway(settings: GatewaySettings, *, host: str = "0.0.0.0") -> None:  # noqa: S104
+async def run_gateway(settings: GatewaySettings, *, host: str = ALL_INTERFACES) -> None:
     """Runs until SIGTERM or SIGINT, then stops gracefully."""
     process = await start_gateway(settings, host=host)
     stopping = asyncio.Event()
