@@ -367,3 +367,100 @@ def test_probes_answer_once_ready(
     gateways.append(run)
     run.wait_ready()
     assert run.get(path).status_code == 200
+
+
+def test_prometheus_metrics_on_their_own_port(
+    control_plane: RunningControlPlane,
+    operator: Headers,
+    backend: Backend,
+    gateways: list[GatewayRun],
+    tmp_path: Path,
+) -> None:
+    from tollhouse.serving._server import free_port
+
+    service = publish(control_plane, operator, backend)
+    port = free_port()
+    run = start_gateway(
+        control_plane,
+        tmp_path,
+        {
+            "config.service.auth": gateway_token(control_plane, operator, service.gateway),
+            "telemetry.metrics.port": str(port),
+        },
+    )
+    gateways.append(run)
+    run.wait_ready()
+    assert call(run, service.api, service.key).status_code == 200
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert (
+        f'tollhouse_requests_total{{api="{service.api}",operation="get-any",status_class="2xx"}} 1'
+        in text
+    )
+    assert "tollhouse_config_ready 1" in text
+
+
+def test_https_serves_the_hostname_certificate_by_sni(
+    control_plane: RunningControlPlane,
+    operator: Headers,
+    backend: Backend,
+    gateways: list[GatewayRun],
+    tmp_path: Path,
+) -> None:
+    import base64
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    from tollhouse.pki import self_signed_certificate
+
+    service = publish(control_plane, operator, backend)
+    pair = self_signed_certificate("api.contoso.example")
+    pfx = base64.b64encode(pair.pfx(b"pw")).decode()
+    name = f"cert-{service.api}"
+    checked(
+        manage(
+            control_plane,
+            operator,
+            "PUT",
+            f"certificates/{name}",
+            {"properties": {"data": pfx, "password": "pw"}},
+        )
+    )
+    checked(
+        manage(
+            control_plane,
+            operator,
+            "PUT",
+            f"gateways/{service.gateway}/hostnameConfigurations/contoso",
+            {
+                "properties": {
+                    "hostname": "api.contoso.example",
+                    "certificateId": f"/certificates/{name}",
+                }
+            },
+        )
+    )
+    run = start_gateway(
+        control_plane,
+        tmp_path,
+        {"config.service.auth": gateway_token(control_plane, operator, service.gateway)},
+    )
+    gateways.append(run)
+    run.wait_ready()
+
+    def subject(server_name: str) -> str:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        port = int(run.https.rsplit(":", 1)[1])
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+
+    eventually(lambda: "api.contoso.example" in subject("api.contoso.example"), timeout=20)
+    assert "tollhouse-gateway" in subject("other.example")

@@ -33,11 +33,12 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace, session: Session) -> None:
-    from tollhouse.gateway._runtime import run_gateway
+    from tollhouse.gateway._runtime import run_gateway, trusted_proxies
     from tollhouse.gateway._settings import GatewaySettings
 
     try:
         settings = GatewaySettings.load(os.environ, args.env_file)
+        trusted_proxies(settings)
     except (SettingsError, OSError) as exc:
         raise CliError(str(exc)) from exc
     level = {

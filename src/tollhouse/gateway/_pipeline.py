@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
 from tollhouse.contracts import GatewayConfiguration
@@ -80,8 +82,10 @@ class Pipeline:
         metrics: RequestMetrics,
         *,
         honour_forwarded_proto: bool = False,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
         forward_timeout: float = DEFAULT_FORWARD_TIMEOUT_SECONDS,
     ) -> None:
+        self.trusted_proxies = tuple(trusted_proxies)
         self.upstream = upstream
         self.metrics = metrics
         self.honour_forwarded_proto = honour_forwarded_proto
@@ -141,7 +145,7 @@ class Pipeline:
             client_ip=request.client_ip,
             scheme=request.scheme,
             host=request.host,
-            trusted_proxy=False,
+            trusted_proxy=self._trusted(request.client_ip),
             honour_forwarded_proto=self.honour_forwarded_proto,
         )
         url = service_url.rstrip("/") + backend_path + (f"?{query}" if query else "")
@@ -159,6 +163,16 @@ class Pipeline:
             log.warning("backend %s: %s", urlsplit(url).netloc, exc)
             return error_response(exc)
         return Response(upstream.status, strip_response_hop_by_hop(upstream.headers), upstream.body)
+
+    def _trusted(self, client_ip: str) -> bool:
+        """Only a configured proxy's X-Forwarded-* and Forwarded are believed (RFC 9700 §4.13)."""
+        if not self.trusted_proxies:
+            return False
+        try:
+            address = ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
 
     def _record(self, api: str, operation: str, status: int, started: float) -> None:
         self.metrics.record(api, operation, status, (time.perf_counter() - started) * 1000)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from tollhouse.contracts import GatewayConfiguration
 from tollhouse.gateway._pipeline import Pipeline
@@ -22,6 +23,8 @@ from tollhouse.gateway.http import GatewayServer, ServerLimits, UpstreamPool
 from tollhouse.gateway.sync import BackupStore, ConfigClient, ConfigCredentials, SyncAgent
 from tollhouse.gateway.telemetry import HeartbeatSender, Instance
 from tollhouse.gateway.telemetry._metrics import RequestMetrics
+from tollhouse.gateway.telemetry._prometheus import metrics_handler
+from tollhouse.settings import SettingsError
 
 log = logging.getLogger("tollhouse.gateway")
 
@@ -46,6 +49,7 @@ class GatewayProcess:
     instance: Instance
     metrics: RequestMetrics
     addresses: list[tuple[str, int]]
+    metrics_server: GatewayServer | None = None
     _telemetry: asyncio.Task[None] | None = None
 
     async def _post_telemetry(self) -> None:
@@ -61,6 +65,8 @@ class GatewayProcess:
 
     async def stop(self, grace: float = DEFAULT_SHUTDOWN_GRACE_SECONDS) -> None:
         await self.server.shutdown(grace)
+        if self.metrics_server is not None:
+            await self.metrics_server.shutdown(1.0)
         if self._telemetry is not None:
             self._telemetry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -70,6 +76,23 @@ class GatewayProcess:
         await self.upstream.close()
         await self.client.aclose()
         await self.credentials.close()
+
+
+TRUSTED_PROXIES = "net.server.http.forwarded.trustedProxies"
+
+
+def trusted_proxies(settings: GatewaySettings) -> list[IPv4Network | IPv6Network]:
+    """The peers whose forwarding headers are believed: a comma-separated list of CIDRs."""
+    text = settings.source.get(TRUSTED_PROXIES) or ""
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError as exc:
+            raise SettingsError(TRUSTED_PROXIES, "must list IP networks (CIDR)") from exc
+    return networks
 
 
 async def start_gateway(
@@ -99,6 +122,10 @@ async def start_gateway(
     addresses = [await server.start(host, settings.http_port)]
     addresses.append(await server.start(host, settings.https_port, ssl_context=tls.default))
     await heartbeats.start()
+    metrics_server = None
+    if settings.metrics_port:
+        metrics_server = GatewayServer(metrics_handler(metrics, server.stats, agent))
+        addresses.append(await metrics_server.start(host, settings.metrics_port))
     process = GatewayProcess(
         settings,
         pipeline,

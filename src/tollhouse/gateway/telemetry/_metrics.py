@@ -24,23 +24,25 @@ class _Series:
 class RequestMetrics:
     def __init__(self) -> None:
         self._series: dict[tuple[str, str, str], _Series] = {}
+        # Never drained: what Prometheus scrapes (counters only go up).
+        self.totals: dict[tuple[str, str, str], _Series] = {}
         self._since = dt.datetime.now(dt.UTC)
         self.requests_total = 0
 
     def record(self, api: str, operation: str, status: int, duration_ms: float) -> None:
         self.requests_total += 1
         key = (api, operation, f"{min(max(status // 100, 1), 5)}xx")
-        series = self._series.get(key)
-        if series is None:
-            if len(self._series) >= MAX_SERIES:
-                key = (OVERFLOW, OVERFLOW, key[2])
-                series = self._series.get(key)
+        for table in (self._series, self.totals):
+            series = table.get(key)
             if series is None:
-                series = self._series[key] = _Series()
-        series.count += 1
-        series.duration_sum += duration_ms
-        if duration_ms > series.duration_max:
-            series.duration_max = duration_ms
+                overflow = (OVERFLOW, OVERFLOW, key[2])
+                series = table.get(overflow) if len(table) >= MAX_SERIES else None
+                if series is None:
+                    series = table[overflow if len(table) >= MAX_SERIES else key] = _Series()
+            series.count += 1
+            series.duration_sum += duration_ms
+            if duration_ms > series.duration_max:
+                series.duration_max = duration_ms
 
     def drain(self, instance_id: str) -> Telemetry | None:
         """The metrics since the last drain, or None when there were no requests."""
