@@ -46,8 +46,8 @@ def build_credential(credentials: ClientCredentials) -> AsyncTokenCredential:
     """The azure-identity async credential for `credentials`."""
     from azure.identity.aio import (
         CertificateCredential,
+        ClientAssertionCredential,
         ClientSecretCredential,
-        WorkloadIdentityCredential,
     )
 
     options: dict[str, Any] = {"authority": credentials.authority}
@@ -67,11 +67,15 @@ def build_credential(credentials: ClientCredentials) -> AsyncTokenCredential:
             **options,
         )
     assert credentials.federated_token_file is not None
-    return WorkloadIdentityCredential(
-        tenant_id=credentials.tenant_id,
-        client_id=credentials.client_id,
-        token_file_path=str(credentials.federated_token_file),
-        **options,
+    token_file = credentials.federated_token_file
+
+    def read_token_file() -> str:
+        # The kubelet rotates the projected token: read it on every acquisition, never keep
+        # it (WorkloadIdentityCredential would keep it for up to ten minutes, entra.md §5.2).
+        return token_file.read_text(encoding="utf-8").strip()
+
+    return ClientAssertionCredential(
+        credentials.tenant_id, credentials.client_id, read_token_file, **options
     )
 
 
