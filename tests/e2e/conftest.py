@@ -211,6 +211,17 @@ class GatewayRun:
             time.sleep(0.1)
         raise AssertionError(f"gateway not ready:\n{self.log.read_text()}")
 
+    def wait_listening(self, timeout: float = READY_TIMEOUT) -> httpx.Response:
+        """The first answer of the status probe, whatever it says."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                return self.get("/status-0123456789abcdef")
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"gateway not listening:\n{self.log.read_text()}")
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -232,6 +243,8 @@ def start_gateway(
         "heartbeat.interval": "1",
         "config.service.events.wait": "20",
         "telemetry.logs.std.level": "info",
+        # Many gateways run at once here: no fixed Prometheus port unless a test asks.
+        "telemetry.metrics.port": "0",
         **settings,
     }
     log = tmp / f"gateway-{uuid.uuid4().hex[:6]}.log"

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     Backend,
     GatewayRun,
     Headers,
+    Service,
     add_api,
     checked,
     gateway_token,
@@ -33,6 +34,26 @@ from tests.e2e.conftest import (
 from tollhouse.controlplane import build_control_plane_server
 from tollhouse.controlplane.model import ResourcePath
 from tollhouse.serving import start_in_thread
+
+
+def serve(
+    cp: RunningControlPlane,
+    headers: Headers,
+    backend: Backend,
+    gateways: list[GatewayRun],
+    tmp: Path,
+    settings: dict[str, str] | None = None,
+) -> tuple[Service, GatewayRun]:
+    """A published API and a ready gateway authenticating with a GatewayKey token."""
+    service = publish(cp, headers, backend)
+    run = start_gateway(
+        cp,
+        tmp,
+        {"config.service.auth": gateway_token(cp, headers, service.gateway), **(settings or {})},
+    )
+    gateways.append(run)
+    run.wait_ready()
+    return service, run
 
 
 def call(run: GatewayRun, api: str, key: str | None, path: str = "/hello?x=1") -> httpx.Response:
@@ -180,14 +201,7 @@ def test_an_api_added_through_the_management_api_is_served_within_a_second(
     gateways: list[GatewayRun],
     tmp_path: Path,
 ) -> None:
-    service = publish(control_plane, operator, backend)
-    run = start_gateway(
-        control_plane,
-        tmp_path,
-        {"config.service.auth": gateway_token(control_plane, operator, service.gateway)},
-    )
-    gateways.append(run)
-    run.wait_ready()
+    service, run = serve(control_plane, operator, backend, gateways, tmp_path)
     fresh = f"fresh-{uuid.uuid4().hex[:6]}"
     assert call(run, fresh, None).status_code == 404
     add_api(control_plane, operator, backend, service.gateway, fresh)
@@ -243,7 +257,8 @@ def test_outages_backups_and_catching_up(
         (tampered / "snapshot.lock.json").write_text(text)
         third = start_gateway(cp, tmp_path, settings, backup=tampered)
         gateways.append(third)
-        time.sleep(3)
+        assert third.wait_listening().status_code == 503
+        time.sleep(1)
         assert third.get("/status-0123456789abcdef").status_code == 503
         assert call(third, service.api, service.key).status_code == 503
 
@@ -281,14 +296,7 @@ def test_a_broken_configuration_is_rejected_reported_and_the_last_good_kept(
     gateways: list[GatewayRun],
     tmp_path: Path,
 ) -> None:
-    service = publish(control_plane, operator, backend)
-    run = start_gateway(
-        control_plane,
-        tmp_path,
-        {"config.service.auth": gateway_token(control_plane, operator, service.gateway)},
-    )
-    gateways.append(run)
-    run.wait_ready()
+    service, run = serve(control_plane, operator, backend, gateways, tmp_path)
     # Two operations whose templates differ only in query order: one route for the gateway.
     for name, template in (("a", "/q?a={a}&b={b}"), ("b", "/q?b={b}&a={a}")):
         checked(
@@ -319,14 +327,7 @@ def test_sigterm_under_load_loses_no_request(
     gateways: list[GatewayRun],
     tmp_path: Path,
 ) -> None:
-    service = publish(control_plane, operator, backend)
-    run = start_gateway(
-        control_plane,
-        tmp_path,
-        {"config.service.auth": gateway_token(control_plane, operator, service.gateway)},
-    )
-    gateways.append(run)
-    run.wait_ready()
+    service, run = serve(control_plane, operator, backend, gateways, tmp_path)
 
     async def load() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -358,14 +359,7 @@ def test_probes_answer_once_ready(
     tmp_path: Path,
     path: str,
 ) -> None:
-    service = publish(control_plane, operator, backend)
-    run = start_gateway(
-        control_plane,
-        tmp_path,
-        {"config.service.auth": gateway_token(control_plane, operator, service.gateway)},
-    )
-    gateways.append(run)
-    run.wait_ready()
+    _, run = serve(control_plane, operator, backend, gateways, tmp_path)
     assert run.get(path).status_code == 200
 
 
@@ -378,18 +372,15 @@ def test_prometheus_metrics_on_their_own_port(
 ) -> None:
     from tollhouse.serving._server import free_port
 
-    service = publish(control_plane, operator, backend)
     port = free_port()
-    run = start_gateway(
+    service, run = serve(
         control_plane,
+        operator,
+        backend,
+        gateways,
         tmp_path,
-        {
-            "config.service.auth": gateway_token(control_plane, operator, service.gateway),
-            "telemetry.metrics.port": str(port),
-        },
+        {"telemetry.metrics.port": str(port)},
     )
-    gateways.append(run)
-    run.wait_ready()
     assert call(run, service.api, service.key).status_code == 200
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert (

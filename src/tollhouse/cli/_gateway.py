@@ -56,3 +56,5 @@ def _run(args: argparse.Namespace, session: Session) -> None:
         uvloop.run(run_gateway(settings, host=args.host))
     except KeyboardInterrupt:
         return
+    except OSError as exc:  # a port in use, an address not available
+        raise CliError(f"cannot listen: {exc}") from exc
