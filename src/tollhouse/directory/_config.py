@@ -126,6 +126,7 @@ class DirectoryConfig:
             ("directory.tls.certificatePath", "tls_cert_path"),
             ("directory.tls.keyPath", "tls_key_path"),
             ("directory.federation.caBundle", "federation_ca_bundle"),
+            ("directory.tls.caBundle", "ca_bundle"),
         ):
             path = source.get(key)
             if path:
