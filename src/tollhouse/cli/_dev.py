@@ -1,82 +1,415 @@
-"""`tollhouse dev`: the system on one machine, under `.tollhouse/`, with a local TLS CA.
+"""`tollhouse dev`: the whole system on this machine, set up as the seed documents describe.
 
-Runs the directory (bootstrapped tenant and administrator) and the stand-in Kubernetes
-issuer, whose service-account token file feeds workload identity, in one process.
+1. Every port is checked first (a busy one is a one-line error before anything starts), and
+   a state made before must be started with the ports its URLs were written with.
+2. The state directory and its local CA; the directory, the stand-in Kubernetes issuer and
+   the echo backend, each its own process; `<state>/env` once the directory has written the
+   administrator's profile.
+3. The seed walk-through (`_dev_walkthrough`), each command printed as it runs: the two
+   custom roles, the managed identity and its Access Validator role, the control plane (its
+   own process), the gateway resource, the gateway's app (secret, certificate, federated
+   credential) and its Gateway Configuration Reader role, a sample API, a product, a
+   subscription. A second start finds all of it in the journal and runs none of it again.
+4. The gateway, its own process, signing in as `--auth` says; `<state>/dev.json`.
+5. Once the gateway's probe answers 200: the URLs, the curl line, then `ready`. From then on
+   it watches: a signal stops every child (exit 0); a child that exits is reported with the
+   end of its log, the others are stopped (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import logging
+import json
+import os
+import shlex
+import socket
+import ssl
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tollhouse.cli._command import Subparsers, add_command
-from tollhouse.cli._servers import LOG_FORMAT
+from tollhouse.cli._dev_files import (
+    AUTH_MODES,
+    GATEWAY_NAME,
+    STATUS_PROBE,
+    SUBSCRIPTION_KEY_HEADER,
+    Credentials,
+    Endpoints,
+    Facts,
+    GatewayPorts,
+    StateLayout,
+    absolute,
+    dev_document,
+    env_file,
+    gateway_env_text,
+    gateway_settings,
+    system_roots,
+    trust_bundle,
+    write_private,
+    write_public,
+)
+from tollhouse.cli._errors import CliError
 from tollhouse.cli._session import Session
 
-DEFAULT_ROOT = Path(".tollhouse")
-DIRECTORY_PORT = 8443
-KUBE_ISSUER_PORT = 8444
+if TYPE_CHECKING:
+    from tollhouse.cli._dev_processes import Child, Supervisor
+    from tollhouse.cli._dev_walkthrough import Journal, Runner
 
-log = logging.getLogger("tollhouse.dev")
+DEFAULT_STATE_DIR = Path(".tollhouse")
+LOOPBACK = "127.0.0.1"
+# (name, what listens, default): `--<name>-port`.
+PORT_OPTIONS = (
+    ("directory", "the directory", 8443),
+    ("kube-issuer", "the stand-in Kubernetes issuer", 8444),
+    ("control-plane", "the control plane", 9443),
+    ("gateway-http", "the gateway's HTTP listener", 8080),
+    ("gateway-https", "the gateway's HTTPS listener", 8081),
+    ("gateway-metrics", "the gateway's Prometheus /metrics (0: none)", 0),
+    ("echo", "the echo backend", 8090),
+)
+# Ports the first start writes into the state: the directory's authority (in every token
+# and profile), the issuer the federated credential names, the control plane the profiles
+# name, the sample API's backend.
+STATE_PORTS = ("directory", "kube-issuer", "control-plane", "echo")
+# Seconds a child has to become ready (a first start makes keys and databases).
+START_TIMEOUT_SECONDS = 90.0
+# Seconds a readiness request may take.
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 def register(subparsers: Subparsers) -> None:
     dev = add_command(
-        subparsers, "dev", _run, "Run the system on this machine (HTTPS on loopback)."
+        subparsers,
+        "dev",
+        _run,
+        "Run the directory, the control plane and a gateway on this machine, set up as the "
+        "seed documents describe (first start), with a sample API to call.",
     )
-    dev.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="state directory")
-    dev.add_argument("--directory-port", type=int, default=DIRECTORY_PORT)
-    dev.add_argument("--kube-issuer-port", type=int, default=KUBE_ISSUER_PORT)
-    dev.add_argument("--log-level", default="info")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        metavar="PATH",
+        help=f"databases, keys, logs and the files it writes (default: {DEFAULT_STATE_DIR})",
+    )
+    dev.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="secret",
+        help="how the gateway signs in: the app's secret or certificate (azureAdApp), "
+        "workload identity, or a gateway token (default: secret)",
+    )
+    for name, what, default in PORT_OPTIONS:
+        dev.add_argument(
+            f"--{name}-port",
+            type=_port,
+            default=default,
+            metavar="PORT",
+            help=f"{what} (default: {default})",
+        )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number")
+    return value
+
+
+def _ports(args: argparse.Namespace) -> dict[str, int]:
+    ports = {
+        name: int(getattr(args, f"{name.replace('-', '_')}_port")) for name, _, _ in PORT_OPTIONS
+    }
+    for name, port in ports.items():
+        if port == 0 and name != "gateway-metrics":
+            raise CliError(f"--{name}-port: give a port; its URL is written into the state.")
+    return ports
+
+
+def check_ports(ports: Mapping[str, int], host: str = LOOPBACK) -> None:
+    """A one-line error for a port given twice or already taken, before anything starts."""
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port == 0:
+            continue
+        if port in seen:
+            raise CliError(f"--{seen[port]}-port and --{name}-port are both {port}.")
+        seen[port] = name
+    for name, port in ports.items():
+        if port and not port_free(host, port):
+            raise CliError(
+                f"Port {port} on {host} is in use (--{name}-port): stop what listens there, "
+                f"or give --{name}-port another port."
+            )
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen there now. SO_REUSEADDR, as the servers set it: a port
+    whose last connections linger in TIME_WAIT is free to them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def say(line: str = "") -> None:
+    # Flushed: a program reading the output waits for `ready`.
+    print(line, flush=True)
 
 
 def _run(args: argparse.Namespace, session: Session) -> None:
-    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args.root, args.directory_port, args.kube_issuer_port))
+    from tollhouse.cli._dev_processes import (
+        ChildExited,
+        Interrupted,
+        NotReady,
+        StopRequest,
+        Supervisor,
+        log_tail,
+    )
+    from tollhouse.cli._dev_walkthrough import Journal
 
-
-async def _main(root: Path, directory_port: int, issuer_port: int) -> None:
-    from tollhouse.directory import DirectoryConfig, build_directory_server
-    from tollhouse.kubeissuer import KubeIssuerConfig, run
-    from tollhouse.pki import CertificateAuthority
-
-    pki = root / "pki"
-    config = DirectoryConfig(port=directory_port, data_dir=root / "directory")
-    directory, server = build_directory_server(config, pki)
-
-    issuer_dir = root / "kube-issuer"
-    issuer_dir.mkdir(parents=True, exist_ok=True)
-    cert, key = issuer_dir / "tls.pem", issuer_dir / "tls.key"
-    if not cert.exists():
-        CertificateAuthority.load_or_create(pki).issue_server(["127.0.0.1", "localhost"]).write(
-            cert, key
+    ports = _ports(args)
+    check_ports(ports)
+    layout = StateLayout(args.state_dir)
+    journal = Journal(layout.journal)
+    made_with = {name: port for name, port in journal.ports.items() if name in STATE_PORTS}
+    changed = [name for name, port in made_with.items() if ports.get(name) != port]
+    if changed:
+        given = " ".join(f"--{name}-port {made_with[name]}" for name in changed)
+        raise CliError(
+            f"The state in '{layout.root}' was made with {given}: start with the same, or "
+            "give another --state-dir."
         )
-    issuer = KubeIssuerConfig(
-        port=issuer_port,
-        issuer_url=f"https://127.0.0.1:{issuer_port}/",
-        tls_cert_path=cert,
-        tls_key_path=key,
-        signing_key_path=issuer_dir / "sa-signing.key",
-        token_file=issuer_dir / "token",
-    )
-    ready = asyncio.Event()
-    issuer_task = asyncio.create_task(run(issuer, ready=ready))
-    await ready.wait()
-    log.info(
-        "directory %s  tenant %s  (administrator profile %s, CA %s)",
-        config.authority,
-        directory.store.list_tenants()[0].id,
-        config.admin_profile_path,
-        pki / "ca.pem",
-    )
-    log.info("kube issuer %s  service-account token file %s", issuer.issuer_url, issuer.token_file)
+    stop = StopRequest()
+    with stop.installed():
+        supervisor = Supervisor(layout.logs, stop)
+        try:
+            _Dev(args.auth, layout, ports, journal, supervisor).run()
+        except Interrupted:
+            say("\nstopping")
+        except ChildExited as exc:
+            _report(exc.describe(), log_tail(exc.child.log), exc.child.log)
+            raise CliError(f"{exc.describe()}; the others were stopped.") from None
+        except NotReady as exc:
+            _report(exc.message, log_tail(exc.child.log), exc.child.log)
+            raise
+        finally:
+            supervisor.stop_all()
+    say("stopped")
+
+
+def _report(what: str, tail: Sequence[str], log: Path) -> None:
+    print(f"tollhouse dev: {what}; the last lines of {log}:", file=sys.stderr)
+    for line in tail:
+        print(f"  | {line}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def administrator_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """What `source <state>/env` gives a shell, for the commands run in this process."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        await server.serve()
+        yield
     finally:
-        issuer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await issuer_task
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _answers(url: str, verify: ssl.SSLContext | bool) -> bool:
+    import httpx
+
+    try:
+        response = httpx.get(url, verify=verify, timeout=PROBE_TIMEOUT_SECONDS, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+@dataclass
+class _Dev:
+    auth: str
+    layout: StateLayout
+    ports: dict[str, int]
+    journal: Journal
+    supervisor: Supervisor
+    tls: ssl.SSLContext = field(init=False)
+    environ: dict[str, str] = field(init=False)
+    runner: Runner = field(init=False)
+
+    def run(self) -> None:
+        from tollhouse.cli import _dev_walkthrough as walk
+        from tollhouse.cli._dev_processes import child_environment
+        from tollhouse.cli._management import DEFAULT_SERVICE_ID, DEFAULT_SUBSCRIPTION
+        from tollhouse.cli._profile import load_profile
+        from tollhouse.pki import CertificateAuthority
+
+        layout, ports = self.layout, self.ports
+        first = self.journal.fresh
+        layout.create()
+        if first:
+            self.journal.ports = {name: ports[name] for name in STATE_PORTS}
+        # Made here, before any child: each of them would otherwise race to make it.
+        ca = CertificateAuthority.load_or_create(layout.pki)
+        roots = system_roots()
+        bundle = trust_bundle(ca.certificate_pem, roots.read_bytes() if roots else None)
+        write_public(layout.trust, bundle.decode("ascii", errors="replace"))
+        self.tls = ssl.create_default_context(cafile=str(layout.ca))
+        self.environ = child_environment(os.environ, [LOOPBACK, "localhost"])
+        self.runner = runner = walk.Runner(self.journal, say, self.supervisor.check)
+        if first:
+            say(f"tollhouse dev: first start in {layout.root}: the seed walk-through, as it runs")
+        else:
+            say(
+                f"tollhouse dev: starting from the state in {layout.root} (the walk-through "
+                f"it ran: {layout.walkthrough})"
+            )
+
+        endpoints = Endpoints(
+            directory=f"https://{LOOPBACK}:{ports['directory']}",
+            kube_issuer=f"https://{LOOPBACK}:{ports['kube-issuer']}/",
+            control_plane=f"https://{LOOPBACK}:{ports['control-plane']}",
+            service_id=str(DEFAULT_SERVICE_ID),
+            gateway_http=f"http://{LOOPBACK}:{ports['gateway-http']}",
+            gateway_https=f"https://{LOOPBACK}:{ports['gateway-https']}",
+            echo=f"http://{LOOPBACK}:{ports['echo']}",
+        )
+
+        runner.section(walk.PROCESSES)
+        # Servers before their clients: the stop, in reverse, then never waits on a client's
+        # idle keep-alive connection (the directory fetches the issuer's keys).
+        issuer = self._serve(
+            "kube issuer",
+            ["kube-issuer", "--host", LOOPBACK, "--port", str(ports["kube-issuer"]),
+             "--data-dir", str(layout.kube_issuer)],
+        )  # fmt: skip
+        directory = self._serve(
+            "directory",
+            ["directory", "--host", LOOPBACK, "--port", str(ports["directory"]),
+             "--data-dir", str(layout.directory)],
+        )  # fmt: skip
+        echo_argv = ["-m", "tollhouse.cli._echo", "--host", LOOPBACK, "--port", str(ports["echo"])]
+        runner.show("start:echo", shlex.join(["python", *echo_argv]) + " &")
+        echo = self.supervisor.start("echo backend", [sys.executable, *echo_argv], self.environ)
+        self._wait(
+            directory,
+            lambda: (
+                layout.admin_profile.exists()
+                and _answers(f"{endpoints.directory}/health", self.tls)
+            ),
+        )
+        self._wait(
+            issuer,
+            lambda: (
+                layout.token_file.exists()
+                and _answers(f"{endpoints.kube_issuer}.well-known/openid-configuration", self.tls)
+            ),
+        )
+        self._wait(echo, lambda: _answers(f"{endpoints.echo}/", False))
+
+        admin_profile = load_profile(layout.admin_profile)
+        authority, tenant_id = admin_profile.authority, admin_profile.tenant_id
+        admin = Credentials(admin_profile.client_id, admin_profile.client_secret)
+        write_private(layout.env, env_file(authority, tenant_id, admin, endpoints, layout))
+        runner.show("source", f"source {layout.env}")
+
+        administrator = {
+            "TOLLHOUSE_PROFILE": absolute(layout.admin_profile),
+            "TOLLHOUSE_CONTROL_PLANE": endpoints.control_plane,
+            "TOLLHOUSE_SERVICE_ID": endpoints.service_id,
+        }
+        with administrator_environment(administrator):
+            walk.create_roles(runner, layout, DEFAULT_SUBSCRIPTION)
+            walk.managed_identity(runner, layout, DEFAULT_SUBSCRIPTION, authority, tenant_id)
+            runner.section(walk.INSTANCE)
+            control_plane = self._serve(
+                "control plane",
+                ["control-plane", "--identity-profile", str(layout.identity_profile),
+                 "--host", LOOPBACK, "--port", str(ports["control-plane"]),
+                 "--data-dir", str(layout.control_plane)],
+            )  # fmt: skip
+            self._wait(
+                control_plane, lambda: _answers(f"{endpoints.control_plane}/health", self.tls)
+            )
+            walk.gateway_resource(runner)
+            app = walk.gateway_app(runner, layout, endpoints.kube_issuer)
+            walk.reader_role(runner, app.client_id, endpoints.service_id)
+            key = walk.sample_api(runner, endpoints.echo)
+            self.journal.forget_section(walk.GATEWAY)
+            runner.section(walk.GATEWAY)
+            token = walk.gateway_token(runner) if self.auth == "gateway-key" else None
+
+        facts = Facts(authority, tenant_id, admin, app, layout.certificate, key)
+        gateway_ports = GatewayPorts(
+            ports["gateway-http"], ports["gateway-https"], ports["gateway-metrics"]
+        )
+        settings, injected = gateway_settings(
+            self.auth, facts, endpoints, layout, gateway_ports, token
+        )
+        write_private(layout.gateway_env, gateway_env_text(settings))
+        write_private(
+            layout.dev_json, json.dumps(dev_document(facts, endpoints, layout), indent=2) + "\n"
+        )
+        gateway = self._serve(
+            "gateway",
+            ["gateway", "--env-file", str(layout.gateway_env), "--host", LOOPBACK],
+            injected,
+        )
+        walk.write_walkthrough(self.journal, layout.walkthrough, layout.root)
+        self._wait(gateway, lambda: _answers(f"{endpoints.gateway_http}{STATUS_PROBE}", False))
+        self._summary(endpoints, tenant_id, key)
+        say("ready")
+        self.supervisor.watch()
+
+    def _serve(
+        self, name: str, argv: list[str], injected: Mapping[str, str] | None = None
+    ) -> Child:
+        """`tollhouse <argv>` as a child, shown as a person would start it."""
+        shown = ["tollhouse", *argv]
+        if injected:
+            shown = ["env", *(f"{k}={v}" for k, v in injected.items()), *shown]
+        self.runner.show(f"start:{name}", shlex.join(shown) + " &")
+        command = [sys.executable, "-m", "tollhouse.cli", *argv]
+        return self.supervisor.start(name, command, {**self.environ, **(injected or {})})
+
+    def _wait(self, child: Child, ready: Callable[[], bool]) -> None:
+        self.supervisor.wait_until(child, ready, START_TIMEOUT_SECONDS, "ready")
+
+    def _summary(self, endpoints: Endpoints, tenant_id: str, key: str) -> None:
+        pids = {child.name: child.pid for child in self.supervisor.children}
+        rows = [
+            ("directory", f"{endpoints.directory}  (tenant {tenant_id})"),
+            ("kube issuer", endpoints.kube_issuer),
+            ("echo backend", endpoints.echo),
+            ("control plane", f"{endpoints.control_plane}  ({endpoints.service_id})"),
+            (
+                "gateway",
+                f"{endpoints.gateway_http}  {endpoints.gateway_https}  "
+                f"({GATEWAY_NAME}, --auth {self.auth})",
+            ),
+        ]
+        say(f"\nRunning, each its own process (logs in {self.layout.logs}):")
+        for name, url in rows:
+            say(f"  {name:<14} pid {pids[name]:<8} {url}")
+        say("\nCall the sample API through the gateway:")
+        header = shlex.quote(f"{SUBSCRIPTION_KEY_HEADER}: {key}")
+        say(f"  curl -H {header} {endpoints.sample_api}")
+        say("\nBe its administrator (tollhouse ad|role|apim, azure-identity programs):")
+        say(f"  source {self.layout.env}")
+        say(f"\nAll of it as JSON: {self.layout.dev_json}")
+        say(f"The walk-through it ran: {self.layout.walkthrough}")
+        say("Stop with Ctrl-C.")

@@ -94,5 +94,6 @@ def build_control_plane_server(
         keyfile=key,
         header_timeout=config.header_timeout,
         limit_concurrency=config.max_connections,
+        on_shutdown=watcher.release_all,
     )
     return service, server

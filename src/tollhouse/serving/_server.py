@@ -4,6 +4,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,20 @@ def _protocol(header_timeout: float) -> type[HeaderDeadlineProtocol]:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, calling `on_shutdown` as soon as it stops accepting (before it waits
+    for open connections): long-held requests can be answered instead of waited out."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+        await super().shutdown(sockets)
+
+
 def build_server(
     app: Any,
     *,
@@ -81,6 +96,7 @@ def build_server(
     log_level: str = "warning",
     limit_concurrency: int | None = 1000,
     graceful_shutdown: int = DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -99,7 +115,7 @@ def build_server(
         lifespan="on",
         timeout_graceful_shutdown=int(graceful_shutdown),
     )
-    return uvicorn.Server(config)
+    return _Server(config, on_shutdown)
 
 
 @dataclass

@@ -136,3 +136,18 @@ async def test_a_write_on_another_replica_wakes_a_waiter_through_notify(
         await watcher.stop()
         writer.close()
         reader.close()
+
+
+async def test_releasing_answers_waiters_at_once_so_shutdown_does_not_wait(
+    store: ControlPlaneStore,
+) -> None:
+    watcher = RevisionWatcher(store, poll_seconds=60)
+    await watcher.start()
+    try:
+        waiter = asyncio.create_task(watcher.wait_beyond(0, 30))
+        await asyncio.sleep(0.05)
+        watcher.release_all()
+        assert await asyncio.wait_for(waiter, 5) == 0
+        assert await asyncio.wait_for(watcher.wait_beyond(0, 30), 5) == 0
+    finally:
+        await watcher.stop()

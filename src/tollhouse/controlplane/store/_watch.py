@@ -35,6 +35,9 @@ class RevisionWatcher:
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when the server stops: waiting gateways are answered at once (they poll again,
+        # elsewhere), so a shutdown does not wait out their long polls.
+        self._releasing = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -50,6 +53,12 @@ class RevisionWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    def release_all(self) -> None:
+        """Answers every waiter now and every later one at once (the server is stopping)."""
+        self._releasing = True
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def _bump(self, revision: int) -> None:
         if revision > self.revision:
@@ -73,7 +82,7 @@ class RevisionWatcher:
     async def wait_beyond(self, revision: int, wait_seconds: float) -> int:
         """The known revision once it exceeds `revision`, or the same after `wait_seconds`."""
         deadline = asyncio.get_running_loop().time() + wait_seconds
-        while self.revision <= revision:
+        while self.revision <= revision and not self._releasing:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
