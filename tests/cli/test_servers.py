@@ -158,30 +158,3 @@ def test_the_kube_issuer_process_writes_a_token_file_and_serves_its_keys(tmp_pat
     finally:
         status = stop(process)
     assert status in CLEAN_STOP
-
-
-def test_dev_runs_the_directory_and_the_kube_issuer_under_one_root(tmp_path: Path) -> None:
-    directory_port, issuer_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            TOLLHOUSE,
-            "dev",
-            "--root",
-            str(tmp_path / "state"),
-            "--directory-port",
-            str(directory_port),
-            "--kube-issuer-port",
-            str(issuer_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(tmp_path / "state" / "kube-issuer" / "token", process)
-        wait_for(tmp_path / "state" / "directory" / "admin.json", process)
-        context = ssl.create_default_context(cafile=str(tmp_path / "state" / "pki" / "ca.pem"))
-        wait_healthy(f"https://127.0.0.1:{directory_port}/health", context)
-        wait_healthy(f"https://127.0.0.1:{issuer_port}/.well-known/openid-configuration", context)
-    finally:
-        status = stop(process)
-    assert status in CLEAN_STOP

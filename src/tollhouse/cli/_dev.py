@@ -29,8 +29,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import httpx
+
+from tollhouse.cli import _dev_walkthrough as walk
 from tollhouse.cli._command import Subparsers, add_command
 from tollhouse.cli._dev_files import (
     AUTH_MODES,
@@ -52,12 +54,22 @@ from tollhouse.cli._dev_files import (
     write_private,
     write_public,
 )
+from tollhouse.cli._dev_processes import (
+    Child,
+    ChildExited,
+    Interrupted,
+    NotReady,
+    StopRequest,
+    Supervisor,
+    child_environment,
+    log_tail,
+)
+from tollhouse.cli._dev_walkthrough import Journal, Runner
 from tollhouse.cli._errors import CliError
+from tollhouse.cli._management import DEFAULT_SERVICE_ID, DEFAULT_SUBSCRIPTION
+from tollhouse.cli._profile import load_profile
 from tollhouse.cli._session import Session
-
-if TYPE_CHECKING:
-    from tollhouse.cli._dev_processes import Child, Supervisor
-    from tollhouse.cli._dev_walkthrough import Journal, Runner
+from tollhouse.pki import CertificateAuthority
 
 DEFAULT_STATE_DIR = Path(".tollhouse")
 LOOPBACK = "127.0.0.1"
@@ -168,16 +180,6 @@ def say(line: str = "") -> None:
 
 
 def _run(args: argparse.Namespace, session: Session) -> None:
-    from tollhouse.cli._dev_processes import (
-        ChildExited,
-        Interrupted,
-        NotReady,
-        StopRequest,
-        Supervisor,
-        log_tail,
-    )
-    from tollhouse.cli._dev_walkthrough import Journal
-
     ports = _ports(args)
     check_ports(ports)
     layout = StateLayout(args.state_dir)
@@ -231,8 +233,6 @@ def administrator_environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def _answers(url: str, verify: ssl.SSLContext | bool) -> bool:
-    import httpx
-
     try:
         response = httpx.get(url, verify=verify, timeout=PROBE_TIMEOUT_SECONDS, trust_env=False)
     except httpx.HTTPError:
@@ -252,17 +252,28 @@ class _Dev:
     runner: Runner = field(init=False)
 
     def run(self) -> None:
-        from tollhouse.cli import _dev_walkthrough as walk
-        from tollhouse.cli._dev_processes import child_environment
-        from tollhouse.cli._management import DEFAULT_SERVICE_ID, DEFAULT_SUBSCRIPTION
-        from tollhouse.cli._profile import load_profile
-        from tollhouse.pki import CertificateAuthority
+        self._prepare()
+        endpoints = self._endpoints()
+        authority, tenant_id, admin = self._start_stand_ins(endpoints)
+        administrator = {
+            "TOLLHOUSE_PROFILE": absolute(self.layout.admin_profile),
+            "TOLLHOUSE_CONTROL_PLANE": endpoints.control_plane,
+            "TOLLHOUSE_SERVICE_ID": endpoints.service_id,
+        }
+        with administrator_environment(administrator):
+            app, key, token = self._walk_through(endpoints, authority, tenant_id)
+        facts = Facts(authority, tenant_id, admin, app, self.layout.certificate, key)
+        self._start_gateway(facts, endpoints, token)
+        self._summary(endpoints, tenant_id, key)
+        say("ready")
+        self.supervisor.watch()
 
-        layout, ports = self.layout, self.ports
+    def _prepare(self) -> None:
+        layout = self.layout
         first = self.journal.fresh
         layout.create()
         if first:
-            self.journal.ports = {name: ports[name] for name in STATE_PORTS}
+            self.journal.ports = {name: self.ports[name] for name in STATE_PORTS}
         # Made here, before any child: each of them would otherwise race to make it.
         ca = CertificateAuthority.load_or_create(layout.pki)
         roots = system_roots()
@@ -270,7 +281,7 @@ class _Dev:
         write_public(layout.trust, bundle.decode("ascii", errors="replace"))
         self.tls = ssl.create_default_context(cafile=str(layout.ca))
         self.environ = child_environment(os.environ, [LOOPBACK, "localhost"])
-        self.runner = runner = walk.Runner(self.journal, say, self.supervisor.check)
+        self.runner = walk.Runner(self.journal, say, self.supervisor.check)
         if first:
             say(f"tollhouse dev: first start in {layout.root}: the seed walk-through, as it runs")
         else:
@@ -279,7 +290,9 @@ class _Dev:
                 f"it ran: {layout.walkthrough})"
             )
 
-        endpoints = Endpoints(
+    def _endpoints(self) -> Endpoints:
+        ports = self.ports
+        return Endpoints(
             directory=f"https://{LOOPBACK}:{ports['directory']}",
             kube_issuer=f"https://{LOOPBACK}:{ports['kube-issuer']}/",
             control_plane=f"https://{LOOPBACK}:{ports['control-plane']}",
@@ -289,7 +302,12 @@ class _Dev:
             echo=f"http://{LOOPBACK}:{ports['echo']}",
         )
 
-        runner.section(walk.PROCESSES)
+    def _start_stand_ins(self, endpoints: Endpoints) -> tuple[str, str, Credentials]:
+        """The stand-in issuer, the directory, the echo backend; `<state>/env` once the
+        directory has written the administrator's profile. Answers the authority, the tenant
+        and the administrator."""
+        layout, ports = self.layout, self.ports
+        self.runner.section(walk.PROCESSES)
         # Servers before their clients: the stop, in reverse, then never waits on a client's
         # idle keep-alive connection (the directory fetches the issuer's keys).
         issuer = self._serve(
@@ -303,7 +321,7 @@ class _Dev:
              "--data-dir", str(layout.directory)],
         )  # fmt: skip
         echo_argv = ["-m", "tollhouse.cli._echo", "--host", LOOPBACK, "--port", str(ports["echo"])]
-        runner.show("start:echo", shlex.join(["python", *echo_argv]) + " &")
+        self.runner.show("start:echo", shlex.join(["python", *echo_argv]) + " &")
         echo = self.supervisor.start("echo backend", [sys.executable, *echo_argv], self.environ)
         self._wait(
             directory,
@@ -321,39 +339,41 @@ class _Dev:
         )
         self._wait(echo, lambda: _answers(f"{endpoints.echo}/", False))
 
-        admin_profile = load_profile(layout.admin_profile)
-        authority, tenant_id = admin_profile.authority, admin_profile.tenant_id
-        admin = Credentials(admin_profile.client_id, admin_profile.client_secret)
-        write_private(layout.env, env_file(authority, tenant_id, admin, endpoints, layout))
-        runner.show("source", f"source {layout.env}")
+        profile = load_profile(layout.admin_profile)
+        admin = Credentials(profile.client_id, profile.client_secret)
+        text = env_file(profile.authority, profile.tenant_id, admin, endpoints, layout)
+        write_private(layout.env, text)
+        self.runner.show("source", f"source {layout.env}")
+        return profile.authority, profile.tenant_id, admin
 
-        administrator = {
-            "TOLLHOUSE_PROFILE": absolute(layout.admin_profile),
-            "TOLLHOUSE_CONTROL_PLANE": endpoints.control_plane,
-            "TOLLHOUSE_SERVICE_ID": endpoints.service_id,
-        }
-        with administrator_environment(administrator):
-            walk.create_roles(runner, layout, DEFAULT_SUBSCRIPTION)
-            walk.managed_identity(runner, layout, DEFAULT_SUBSCRIPTION, authority, tenant_id)
-            runner.section(walk.INSTANCE)
-            control_plane = self._serve(
-                "control plane",
-                ["control-plane", "--identity-profile", str(layout.identity_profile),
-                 "--host", LOOPBACK, "--port", str(ports["control-plane"]),
-                 "--data-dir", str(layout.control_plane)],
-            )  # fmt: skip
-            self._wait(
-                control_plane, lambda: _answers(f"{endpoints.control_plane}/health", self.tls)
-            )
-            walk.gateway_resource(runner)
-            app = walk.gateway_app(runner, layout, endpoints.kube_issuer)
-            walk.reader_role(runner, app.client_id, endpoints.service_id)
-            key = walk.sample_api(runner, endpoints.echo)
-            self.journal.forget_section(walk.GATEWAY)
-            runner.section(walk.GATEWAY)
-            token = walk.gateway_token(runner) if self.auth == "gateway-key" else None
+    def _walk_through(
+        self, endpoints: Endpoints, authority: str, tenant_id: str
+    ) -> tuple[Credentials, str, str | None]:
+        """The seed's steps, the control plane started once its identity exists. Answers the
+        gateway's app, the subscription key and, for `--auth gateway-key`, a gateway token."""
+        layout, runner = self.layout, self.runner
+        walk.create_roles(runner, layout, DEFAULT_SUBSCRIPTION)
+        walk.managed_identity(runner, layout, DEFAULT_SUBSCRIPTION, authority, tenant_id)
+        runner.section(walk.INSTANCE)
+        control_plane = self._serve(
+            "control plane",
+            ["control-plane", "--identity-profile", str(layout.identity_profile),
+             "--host", LOOPBACK, "--port", str(self.ports["control-plane"]),
+             "--data-dir", str(layout.control_plane)],
+        )  # fmt: skip
+        self._wait(control_plane, lambda: _answers(f"{endpoints.control_plane}/health", self.tls))
+        walk.gateway_resource(runner)
+        app = walk.gateway_app(runner, layout, endpoints.kube_issuer)
+        walk.reader_role(runner, app.client_id, endpoints.service_id)
+        key = walk.sample_api(runner, endpoints.echo)
+        # How the gateway is deployed is this start's: its lines are made anew.
+        self.journal.forget_section(walk.GATEWAY)
+        runner.section(walk.GATEWAY)
+        token = walk.gateway_token(runner) if self.auth == "gateway-key" else None
+        return app, key, token
 
-        facts = Facts(authority, tenant_id, admin, app, layout.certificate, key)
+    def _start_gateway(self, facts: Facts, endpoints: Endpoints, token: str | None) -> None:
+        layout, ports = self.layout, self.ports
         gateway_ports = GatewayPorts(
             ports["gateway-http"], ports["gateway-https"], ports["gateway-metrics"]
         )
@@ -361,9 +381,8 @@ class _Dev:
             self.auth, facts, endpoints, layout, gateway_ports, token
         )
         write_private(layout.gateway_env, gateway_env_text(settings))
-        write_private(
-            layout.dev_json, json.dumps(dev_document(facts, endpoints, layout), indent=2) + "\n"
-        )
+        document = dev_document(facts, endpoints, layout)
+        write_private(layout.dev_json, json.dumps(document, indent=2) + "\n")
         gateway = self._serve(
             "gateway",
             ["gateway", "--env-file", str(layout.gateway_env), "--host", LOOPBACK],
@@ -371,9 +390,6 @@ class _Dev:
         )
         walk.write_walkthrough(self.journal, layout.walkthrough, layout.root)
         self._wait(gateway, lambda: _answers(f"{endpoints.gateway_http}{STATUS_PROBE}", False))
-        self._summary(endpoints, tenant_id, key)
-        say("ready")
-        self.supervisor.watch()
 
     def _serve(
         self, name: str, argv: list[str], injected: Mapping[str, str] | None = None

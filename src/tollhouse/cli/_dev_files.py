@@ -26,8 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-# The seeds' names: the Entra document's gateway, the workload identity document's
-# namespace and service account (the stand-in issuer's defaults).
+# The gateway's name in the Entra seed's manifest.
 GATEWAY_NAME = "mygw"
 # The sample API: its suffix on the gateway, and the path the printed curl calls.
 SAMPLE_API_PATH = "echo"
@@ -37,11 +36,6 @@ SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 STATUS_PROBE = "/status-0123456789abcdef"
 
 AUTH_MODES = ("secret", "certificate", "workload-identity", "gateway-key")
-
-# The gateway's change-feed long poll, in seconds (default 30). A control plane stopping
-# waits for a long poll in flight to end, even once the gateway that made it is gone: a
-# short one keeps Ctrl-C quick. Changes still arrive at once; only idle polls are more.
-EVENTS_WAIT_SECONDS = 5
 
 ROLE_FILES = (
     "apim-configuration-api-access-validator.json",
@@ -129,9 +123,11 @@ class StateLayout:
         return self.root / "dev.json"
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        # Keys, secrets and tokens live here: the owner's alone.
-        self.root.chmod(0o700)
+        if not self.root.exists():
+            self.root.mkdir(parents=True)
+            # Keys, secrets and tokens live here: the owner's alone (a directory given that
+            # exists already keeps its mode; the files with secrets are 0600 in any case).
+            self.root.chmod(0o700)
         for path in (self.pki, self.directory, self.kube_issuer, self.control_plane):
             path.mkdir(exist_ok=True)
         for path in (self.gateway, self.roles, self.logs):
@@ -300,7 +296,6 @@ def gateway_settings(
         "config.service.endpoint": endpoints.control_plane,
         "config.service.caBundle": absolute(layout.ca),
         "config.backup.enabled": "false",
-        "config.service.events.wait": str(EVENTS_WAIT_SECONDS),
         "net.server.http.port": str(ports.http),
         "net.server.https.port": str(ports.https),
         "telemetry.metrics.port": str(ports.metrics),

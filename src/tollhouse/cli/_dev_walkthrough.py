@@ -31,7 +31,6 @@ from tollhouse.cli._dev_files import (
     write_public,
 )
 from tollhouse.cli._errors import CliError
-from tollhouse.kubeissuer import DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT
 
 JOURNAL_VERSION = 1
 
@@ -42,7 +41,6 @@ IDENTITY_APP = "tollhouse-managed-identity"
 GATEWAY_APP = f"{GATEWAY_NAME}-app"
 GATEWAY_LOCATION = "tollhouse dev"
 FEDERATED_CREDENTIAL = "apim-gateway-federated-credential"
-SERVICE_ACCOUNT_SUBJECT = f"system:serviceaccount:{DEFAULT_NAMESPACE}:{DEFAULT_SERVICE_ACCOUNT}"
 FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 SAMPLE_API = "echo"
 PRODUCT = "starter"
@@ -230,6 +228,7 @@ class Runner:
             if status == 0 and warning.strip():
                 self._say(f"  {warning}")
         if status != 0:
+            self._check()  # a child that died says more than the command that failed
             reason = (err.strip().splitlines() or [f"exit status {status}"])[-1]
             raise CliError(f"'{line}' failed: {reason.removeprefix('ERROR: ')}")
         try:
@@ -322,6 +321,10 @@ def gateway_resource(runner: Runner) -> None:
 def gateway_app(runner: Runner, layout: StateLayout, issuer_url: str) -> Credentials:
     """The app the gateway signs in as: a secret, a certificate beside it (`--append`), and
     a federated credential trusting the stand-in issuer's service-account token."""
+    # Here, not at the top: the issuer's package brings its server, which `tollhouse`'s
+    # other commands have no use for.
+    from tollhouse.kubeissuer import DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT
+
     runner.section(APP)
     app_id = runner.tollhouse("app:create", "ad", "app", "create", "--display-name", GATEWAY_APP)[
         "appId"
@@ -347,7 +350,7 @@ def gateway_app(runner: Runner, layout: StateLayout, issuer_url: str) -> Credent
         "--id", app_id,
         "--name", FEDERATED_CREDENTIAL,
         "--issuer", issuer_url,
-        "--subject", SERVICE_ACCOUNT_SUBJECT,
+        "--subject", f"system:serviceaccount:{DEFAULT_NAMESPACE}:{DEFAULT_SERVICE_ACCOUNT}",
         "--audiences", FEDERATED_AUDIENCE,
     )  # fmt: skip
     return Credentials(app_id, secret)
