@@ -1,0 +1,147 @@
+"""From a configuration to each operation's compiled policies.
+
+Documents are parsed once per configuration; an operation's effective policies are composed
+and compiled per (operation, product): product policies apply only to a request that came
+through that product's subscription (apim-self-hosted-gateway.md §8), which the pipeline
+knows at request time. The product-less variant of every operation is compiled when the
+configuration is applied (so its errors are known up front), with those of the products that
+list its API; any other combination on first use. All are cached. A compile error belongs to
+the operations it covers: it is returned, never raised for the whole configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tollhouse.contracts import ApiConfig, GatewayConfiguration, OperationConfig
+
+from . import _access, _control, _responses, _transformation
+from ._compose import Scope, compose
+from ._document import PolicyDocument, parse_policy_document
+from ._errors import PolicyCompileError
+from ._execute import CompiledPolicies
+from ._registry import Registry
+from ._values import ExpressionCompiler, refuse_expressions
+
+Parsed = PolicyDocument | PolicyCompileError | None
+
+
+def default_registry() -> Registry:
+    """Every policy implemented so far."""
+    registry = Registry()
+    for module in (_transformation, _responses, _access, _control):
+        module.register(registry)
+    return registry
+
+
+def _parse(text: str | None, config: GatewayConfiguration, scope: Scope) -> Parsed:
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_policy_document(text, config.named_values)
+    except PolicyCompileError as exc:
+        return exc.located(scope=scope.value)
+
+
+def _build(
+    layers: list[tuple[Scope, Parsed]],
+    registry: Registry,
+    expressions: ExpressionCompiler,
+    samples: Mapping[str, bytes] | None,
+) -> CompiledPolicies | PolicyCompileError:
+    documents: list[tuple[Scope, PolicyDocument | None]] = []
+    for scope, parsed in layers:
+        if isinstance(parsed, PolicyCompileError):
+            return parsed
+        documents.append((scope, parsed))
+    try:
+        sections = compose(documents)
+        compiled = {
+            name: registry.compile_section(name, elements, expressions=expressions, samples=samples)
+            for name, elements in sections.items()
+        }
+    except PolicyCompileError as exc:
+        return exc
+    return CompiledPolicies(
+        inbound=compiled["inbound"],
+        backend=compiled["backend"],
+        outbound=compiled["outbound"],
+        on_error=compiled["on-error"],
+    )
+
+
+def compile_operation_policies(
+    config: GatewayConfiguration,
+    api: ApiConfig,
+    operation: OperationConfig,
+    product: str | None = None,
+    *,
+    registry: Registry | None = None,
+    expressions: ExpressionCompiler = refuse_expressions,
+    samples: Mapping[str, bytes] | None = None,
+) -> CompiledPolicies | PolicyCompileError:
+    """One operation's effective policies (through `product`, by name, when given)."""
+    product_policy = None
+    if product is not None:
+        product_policy = next((p.policy for p in config.products if p.name == product), None)
+    layers = [
+        (Scope.GLOBAL, _parse(config.policy, config, Scope.GLOBAL)),
+        (Scope.PRODUCT, _parse(product_policy, config, Scope.PRODUCT)),
+        (Scope.API, _parse(api.policy, config, Scope.API)),
+        (Scope.OPERATION, _parse(operation.policy, config, Scope.OPERATION)),
+    ]
+    return _build(layers, registry or default_registry(), expressions, samples)
+
+
+class PolicySet:
+    """A configuration's policies, parsed once; `for_operation` per request."""
+
+    def __init__(
+        self,
+        config: GatewayConfiguration,
+        *,
+        registry: Registry | None = None,
+        expressions: ExpressionCompiler = refuse_expressions,
+    ) -> None:
+        self._registry = registry or default_registry()
+        self._expressions = expressions
+        self._global = _parse(config.policy, config, Scope.GLOBAL)
+        self._products = {p.name: _parse(p.policy, config, Scope.PRODUCT) for p in config.products}
+        self._apis = {a.name: _parse(a.policy, config, Scope.API) for a in config.apis}
+        self._operations = {
+            (a.name, o.name): _parse(o.policy, config, Scope.OPERATION)
+            for a in config.apis
+            for o in a.operations
+        }
+        self._cache: dict[tuple[str, str, str | None], CompiledPolicies | PolicyCompileError] = {}
+        for api in config.apis:
+            products = [None, *(p.name for p in config.products if api.name in p.apis)]
+            for operation in api.operations:
+                for product in products:
+                    self.for_operation(api.name, operation.name, product)
+
+    @property
+    def errors(self) -> dict[tuple[str, str, str | None], PolicyCompileError]:
+        """(api, operation, product or None) → why it cannot run (for the heartbeat)."""
+        return {
+            key: result
+            for key, result in self._cache.items()
+            if isinstance(result, PolicyCompileError)
+        }
+
+    def for_operation(
+        self, api: str, operation: str, product: str | None
+    ) -> CompiledPolicies | PolicyCompileError:
+        key = (api, operation, product)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        layers = [
+            (Scope.GLOBAL, self._global),
+            (Scope.PRODUCT, self._products.get(product) if product is not None else None),
+            (Scope.API, self._apis.get(api)),
+            (Scope.OPERATION, self._operations.get((api, operation))),
+        ]
+        result = _build(layers, self._registry, self._expressions, None)
+        self._cache[key] = result
+        return result
