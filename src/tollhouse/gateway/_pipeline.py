@@ -27,8 +27,25 @@ from tollhouse.gateway.http import (
     prepare_forward_headers,
     strip_response_hop_by_hop,
 )
+from tollhouse.gateway.policies import (
+    ForwardSettings,
+    PolicyCompileError,
+    PolicyContext,
+    PolicyResponse,
+    PolicyRuntimeError,
+    PolicySet,
+    backend_target,
+    http_headers,
+    http_response,
+    policy_headers,
+    policy_request,
+    policy_response,
+)
+from tollhouse.gateway.policies._bridge import RequestFacts, expression_compiler
+from tollhouse.gateway.policies._context import new_request_id
 from tollhouse.gateway.routing import (
     NoMatch,
+    RouteMatch,
     RouteTable,
     SubscriptionDecision,
     SubscriptionIndex,
@@ -40,6 +57,8 @@ log = logging.getLogger("tollhouse.gateway")
 
 # APIM's probe paths (apim-self-hosted-gateway.md §3): ready only with a configuration.
 STATUS_PATHS = frozenset({"/status-0123456789abcdef", "/internal-status-0123456789abcdef"})
+# forward-request buffer-request-body="true" holds the body in memory up to this size.
+MAX_BUFFERED_BODY_BYTES = 10 * 1024 * 1024
 # forward-request's default timeout in APIM: 300 seconds.
 DEFAULT_FORWARD_TIMEOUT_SECONDS = 300.0
 JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -55,6 +74,7 @@ class CompiledConfiguration:
     config: GatewayConfiguration
     routes: RouteTable
     subscriptions: SubscriptionIndex
+    policies: PolicySet
 
     @property
     def revision(self) -> int:
@@ -72,6 +92,9 @@ def compile_configuration(config: GatewayConfiguration) -> CompiledConfiguration
         config=config,
         routes=RouteTable.compile(config),
         subscriptions=SubscriptionIndex.compile(config),
+        # Policy documents compile per operation: one that cannot run makes only its
+        # operations answer 500, the rest of the configuration is served.
+        policies=PolicySet(config, expressions=expression_compiler()),
     )
 
 
@@ -99,6 +122,9 @@ class Pipeline:
         compiled = compile_configuration(config)
         self.current = compiled
         log.info("configuration revision %d applied (%d APIs)", config.revision, len(config.apis))
+        for (api, operation, product), error in compiled.policies.errors.items():
+            via = f" via product {product}" if product else ""
+            log.error("policies of %s/%s%s cannot run: %s", api, operation, via, error)
 
     async def handle(self, request: Request) -> Response:
         compiled = self.current
@@ -124,19 +150,22 @@ class Pipeline:
             )
             self._record(match.api.name, match.operation.name, response.status, started)
             return response
-        response = await self._forward(request, match.api.service_url, match.backend_path, decision)
+        response = await self._run_policies(compiled, request, match, decision, started)
         self._record(match.api.name, match.operation.name, response.status, started)
         return response
 
-    async def _forward(
+    async def _run_policies(
         self,
+        compiled: CompiledConfiguration,
         request: Request,
-        service_url: str | None,
-        backend_path: str,
+        match: RouteMatch,
         decision: SubscriptionDecision,
+        started: float,
     ) -> Response:
-        if not service_url:
-            return apim_error(500, "The API has no backend service URL.")
+        product = decision.product.name if decision.product is not None else None
+        policies = compiled.policies.for_operation(match.api.name, match.operation.name, product)
+        if isinstance(policies, PolicyCompileError):
+            return apim_error(500, f"The operation's policies cannot run: {policies}")
         # The subscription key never reaches the backend.
         headers = [(k, v) for k, v in request.headers if k != decision.remove_header]
         query = remove_query_parameter(request.query, decision.remove_query)
@@ -148,21 +177,75 @@ class Pipeline:
             trusted_proxy=self._trusted(request.client_ip),
             honour_forwarded_proto=self.honour_forwarded_proto,
         )
-        url = service_url.rstrip("/") + backend_path + (f"?{query}" if query else "")
+        ctx = PolicyContext(
+            policy_request(
+                request,
+                headers=forwarded,
+                query=query,
+                backend_path=match.backend_path,
+                parameters=match.parameters,
+            ),
+            backend_url=match.api.service_url,
+            product=product,
+            api=match.api.name,
+            operation=match.operation.name,
+            facts=RequestFacts(
+                gateway_id=compiled.config.gateway,
+                service_name=compiled.config.service_id.rsplit("/", 1)[-1],
+                host=request.host,
+                scheme=request.scheme,
+                request_id=new_request_id(),
+                started=started,
+                query=query,
+            ),
+        )
+        return http_response(await policies.execute(ctx, self._send))
+
+    async def _send(self, ctx: PolicyContext) -> PolicyResponse:
+        """forward-request: the request as the policies left it, to the backend."""
+        if not ctx.backend_url:
+            raise PolicyRuntimeError(
+                "forward-request",
+                "NoBackend",
+                "The API has no backend service URL.",
+                response=policy_response(apim_error(500, "The API has no backend service URL.")),
+            )
+        settings = ctx.forward or ForwardSettings()
+        if settings.buffer_request_body:
+            try:
+                await ctx.request.body.read(limit=MAX_BUFFERED_BODY_BYTES)
+            except ValueError as exc:
+                raise PolicyRuntimeError(
+                    "forward-request",
+                    "RequestBodyTooLarge",
+                    "The request body is larger than the buffering limit.",
+                    response=policy_response(apim_error(413, "Request Entity Too Large")),
+                ) from exc
+        original = ctx.facts.query if isinstance(ctx.facts, RequestFacts) else ""
+        url = backend_target(ctx.backend_url, ctx.request, original)
         try:
-            upstream = await self.upstream.request(
+            answer = await self.upstream.request(
                 UpstreamRequest(
-                    method=request.method,
+                    method=ctx.request.method,
                     url=url,
-                    headers=forwarded,
-                    body=request.body,
-                    timeout=self.forward_timeout,
+                    headers=http_headers(ctx.request.headers),
+                    body=ctx.request.body,
+                    timeout=settings.timeout or self.forward_timeout,
                 )
             )
         except UpstreamError as exc:
             log.warning("backend %s: %s", urlsplit(url).netloc, exc)
-            return error_response(exc)
-        return Response(upstream.status, strip_response_hop_by_hop(upstream.headers), upstream.body)
+            raise PolicyRuntimeError(
+                "forward-request",
+                "BackendConnectionFailure",
+                str(exc),
+                response=policy_response(error_response(exc)),
+            ) from exc
+        return PolicyResponse(
+            answer.status,
+            headers=policy_headers(strip_response_hop_by_hop(answer.headers)),
+            body=answer.body,
+        )
 
     def _trusted(self, client_ip: str) -> bool:
         """Only a configured proxy's X-Forwarded-* and Forwarded are believed (RFC 9700 §4.13)."""

@@ -106,6 +106,9 @@ class PolicyContext:
     final_headers: HeaderPairs = field(default_factory=list)
     api: str = ""
     operation: str = ""
+    # What expressions read beyond the above (gateway id, host, request id…), set by the
+    # pipeline; opaque here.
+    facts: object | None = None
 
 
 class Step(Protocol):
