@@ -125,3 +125,38 @@ def test_an_unsupported_policy_fails_only_its_operations(
         f"{run.http}/{service.api}/x", headers={"Ocp-Apim-Subscription-Key": service.key}
     )
     assert other.status_code == 200
+
+
+RATE_LIMITED = """<policies>
+  <inbound><base /><rate-limit-by-key calls="2" renewal-period="60" counter-key="@(context.Request.IpAddress)" remaining-calls-header-name="x-remaining" /></inbound>
+  <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
+</policies>"""
+
+
+def test_rate_limit_by_key_through_a_running_gateway(
+    control_plane: RunningControlPlane,
+    operator: Headers,
+    backend: Backend,
+    gateways: list[GatewayRun],
+    tmp_path: Path,
+) -> None:
+    service, run = serve(control_plane, operator, backend, gateways, tmp_path)
+    checked(
+        manage(
+            control_plane,
+            operator,
+            "PUT",
+            f"apis/{service.api}/policies/policy",
+            {"properties": {"value": RATE_LIMITED, "format": "xml"}},
+        )
+    )
+
+    def limited() -> bool:
+        return call(run, service.api, service.key).headers.get("x-remaining") is not None
+
+    eventually(limited, timeout=20)
+    statuses = [call(run, service.api, service.key) for _ in range(3)]
+    refused = statuses[-1]
+    assert refused.status_code == 429
+    assert "Rate limit is exceeded" in refused.json()["message"]
+    assert int(refused.headers["retry-after"]) > 0

@@ -197,6 +197,9 @@ class Pipeline:
                 request_id=new_request_id(),
                 started=started,
                 query=query,
+                subscription_id=(
+                    decision.subscription.name if decision.subscription is not None else None
+                ),
             ),
         )
         return http_response(await policies.execute(ctx, self._send))

@@ -37,6 +37,8 @@ class RequestFacts:
     # The query string as the client sent it (less the subscription key), forwarded byte for
     # byte unless a policy changes it.
     query: str = ""
+    # The caller's subscription (rate-limit and quota count per subscription).
+    subscription_id: str | None = None
 
 
 @dataclass(frozen=True)

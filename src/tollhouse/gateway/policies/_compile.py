@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from tollhouse.contracts import ApiConfig, GatewayConfiguration, OperationConfig
 
-from . import _access, _control, _responses, _transformation
+from . import _access, _control, _jwt, _limits, _responses, _transformation
 from ._compose import Scope, compose
 from ._document import PolicyDocument, parse_policy_document
 from ._errors import PolicyCompileError
@@ -26,10 +26,12 @@ from ._values import ExpressionCompiler, refuse_expressions
 Parsed = PolicyDocument | PolicyCompileError | None
 
 
-def default_registry() -> Registry:
-    """Every policy implemented so far."""
+def default_registry(tokens: _jwt.TokenServices | None = None) -> Registry:
+    """Every policy implemented so far. `tokens`: the gateway's shared OIDC key cache and
+    Entra authority for validate-jwt/validate-azure-ad-token (default: a process-wide cache)."""
     registry = Registry()
-    for module in (_transformation, _responses, _access, _control):
+    _jwt.register(registry, tokens)
+    for module in (_transformation, _responses, _access, _control, _limits):
         module.register(registry)
     return registry
 
