@@ -118,6 +118,17 @@ def test_an_unsupported_policy_fails_only_its_operations(
 
     eventually(failing, timeout=20)
     assert "some-policy-nobody-implements" in call(run, service.api, service.key).text
+
+    def reported() -> bool:
+        status = checked(
+            manage(control_plane, operator, "GET", f"gateways/{service.gateway}/status")
+        )
+        return any(
+            "some-policy-nobody-implements" in " ".join(i["status"]["unsupported"])
+            for i in status["instances"]
+        )
+
+    eventually(reported, timeout=20)
     posted = run.get(f"/{service.api}/x")  # still served: GET fails, POST is another operation
     assert posted.status_code in (401, 500)
 

@@ -57,6 +57,8 @@ log = logging.getLogger("tollhouse.gateway")
 
 # APIM's probe paths (apim-self-hosted-gateway.md §3): ready only with a configuration.
 STATUS_PATHS = frozenset({"/status-0123456789abcdef", "/internal-status-0123456789abcdef"})
+# Heartbeats carry why an operation's policies cannot run, cut to this length.
+MAX_UNSUPPORTED_REASON = 300
 # forward-request buffer-request-body="true" holds the body in memory up to this size.
 MAX_BUFFERED_BODY_BYTES = 10 * 1024 * 1024
 # forward-request's default timeout in APIM: 300 seconds.
@@ -115,16 +117,27 @@ class Pipeline:
         self.forward_timeout = forward_timeout
         self.current: CompiledConfiguration | None = None
 
-    def apply(self, config: GatewayConfiguration) -> None:
-        """Compile, then swap; raises (and keeps the current one) when it does not compile."""
+    def apply(self, config: GatewayConfiguration) -> list[str]:
+        """Compile, then swap; raises (and keeps the current one) when it does not compile.
+        Returns the operations whose policies cannot run, for heartbeats."""
         if self.current is not None and self.current.config == config:
-            return
+            return self.unsupported(self.current)
         compiled = compile_configuration(config)
         self.current = compiled
         log.info("configuration revision %d applied (%d APIs)", config.revision, len(config.apis))
         for (api, operation, product), error in compiled.policies.errors.items():
             via = f" via product {product}" if product else ""
             log.error("policies of %s/%s%s cannot run: %s", api, operation, via, error)
+        return self.unsupported(compiled)
+
+    @staticmethod
+    def unsupported(compiled: CompiledConfiguration) -> list[str]:
+        return sorted(
+            f"{api}/{operation}"
+            + (f" (product {product})" if product else "")
+            + f": {str(error)[:MAX_UNSUPPORTED_REASON]}"
+            for (api, operation, product), error in compiled.policies.errors.items()
+        )
 
     async def handle(self, request: Request) -> Response:
         compiled = self.current

@@ -106,9 +106,10 @@ async def start_gateway(
     pipeline = Pipeline(upstream, metrics, honour_forwarded_proto=settings.forwarded_proto_enabled)
     tls = CertificateSelector()
 
-    def apply(config: GatewayConfiguration) -> None:
-        pipeline.apply(config)
+    def apply(config: GatewayConfiguration) -> list[str]:
+        unsupported = pipeline.apply(config)
         tls.update(config)
+        return unsupported
 
     credentials = ConfigCredentials.from_settings(settings)
     client = ConfigClient.from_settings(settings, credentials)
