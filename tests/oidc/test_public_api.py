@@ -38,7 +38,9 @@ def test_the_public_names_are_exactly_these() -> None:
             "SigningKeySource",
             "TokenVerifier",
             "UnknownSigningKeyError",
+            "UnverifiedJws",
             "VerifiedToken",
+            "parse_compact",
         ]
     )
     for name in oidc.__all__:

@@ -28,7 +28,7 @@ from tollhouse.oidc._errors import (
     ResponseTooLargeError,
     UnknownSigningKeyError,
 )
-from tollhouse.oidc._jws import MAX_JSON_DEPTH, MAX_TOKEN_LENGTH
+from tollhouse.oidc._jws import MAX_JSON_DEPTH, MAX_TOKEN_LENGTH, UnverifiedJws, parse_compact
 from tollhouse.oidc._metadata import MAX_SIGNING_KEYS, MIN_RSA_KEY_BITS
 from tollhouse.oidc._verifier import (
     DEFAULT_LEEWAY_SECONDS,
@@ -67,5 +67,7 @@ __all__ = [
     "SigningKeySource",
     "TokenVerifier",
     "UnknownSigningKeyError",
+    "UnverifiedJws",
     "VerifiedToken",
+    "parse_compact",
 ]
