@@ -5,6 +5,7 @@ security-and-faults.md §C.5 (1–8, 11, 12, 14, 15) is answered before the hand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -241,7 +242,8 @@ async def send_until_answered(port: int, data: bytes) -> tuple[int, bytes]:
     reader, writer = await connect(port)
     answer = asyncio.ensure_future(read_until_closed(reader))
     sent = 0
-    try:
+    # The server may close mid-request (that is often what the test expects).
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
         for index in range(len(data)):
             if answer.done():
                 break
@@ -249,8 +251,6 @@ async def send_until_answered(port: int, data: bytes) -> tuple[int, bytes]:
             await writer.drain()
             sent += 1
             await asyncio.sleep(0)
-    except (ConnectionResetError, BrokenPipeError):
-        pass
     raw = await answer
     writer.close()
     return sent, raw
@@ -417,18 +417,18 @@ def test_ten_thousand_pipelined_requests_are_bounded_then_closed() -> None:
             flood = b"".join(request(f"/p{i}") for i in range(10_000))
 
             async def send() -> None:
-                try:
+                # The server closes while the flood is still being written.
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     writer.write(flood)
                     await writer.drain()
-                except (ConnectionResetError, BrokenPipeError):
-                    pass
 
             sending = asyncio.ensure_future(send())
             responses = parse_responses(await read_until_closed(reader))
             await sending
             writer.close()
             # A bounded number answered, in order, then the connection closed.
-            assert 1 <= len(responses) <= 2 * limits.max_pipelined_requests
+            assert responses, "not even the first pipelined request was answered"
+            assert len(responses) <= 2 * limits.max_pipelined_requests
             assert [r.json()["path"] for r in responses] == [
                 f"/p{i}" for i in range(len(responses))
             ]

@@ -286,7 +286,7 @@ def test_a_failing_request_body_passes_its_error_through_and_aborts_the_backend_
     run: Runner[None],
 ) -> None:
     class ClientWentAway(Exception):
-        pass
+        """The downstream client disconnected while its body was being sent."""
 
     async def body() -> AsyncIterator[bytes]:
         yield b"partial"
