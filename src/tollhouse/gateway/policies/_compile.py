@@ -15,7 +15,18 @@ from collections.abc import Mapping
 
 from tollhouse.contracts import ApiConfig, GatewayConfiguration, OperationConfig
 
-from . import _access, _control, _jwt, _limits, _responses, _transformation
+from . import (
+    _access,
+    _control,
+    _conversion,
+    _diagnostics,
+    _external,
+    _fragments,
+    _jwt,
+    _limits,
+    _responses,
+    _transformation,
+)
 from ._compose import Scope, compose
 from ._document import PolicyDocument, parse_policy_document
 from ._errors import PolicyCompileError
@@ -31,7 +42,17 @@ def default_registry(tokens: _jwt.TokenServices | None = None) -> Registry:
     Entra authority for validate-jwt/validate-azure-ad-token (default: a process-wide cache)."""
     registry = Registry()
     _jwt.register(registry, tokens)
-    for module in (_transformation, _responses, _access, _control, _limits):
+    for module in (
+        _transformation,
+        _responses,
+        _access,
+        _control,
+        _limits,
+        _external,
+        _conversion,
+        _diagnostics,
+        _fragments,
+    ):
         module.register(registry)
     return registry
 

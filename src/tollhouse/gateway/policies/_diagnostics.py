@@ -1,0 +1,9 @@
+"""Policies: trace, emit-metric."""
+
+from __future__ import annotations
+
+from ._registry import Registry
+
+
+def register(registry: Registry) -> None:
+    pass

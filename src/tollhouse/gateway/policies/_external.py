@@ -1,0 +1,9 @@
+"""Policies: send-request, send-one-way-request."""
+
+from __future__ import annotations
+
+from ._registry import Registry
+
+
+def register(registry: Registry) -> None:
+    pass
