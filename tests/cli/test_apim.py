@@ -306,6 +306,22 @@ def test_a_subscription_to_a_missing_product_fails_with_the_servers_message(
     assert "'products/nowhere', which does not exist" in err
 
 
+def test_a_subscription_is_created_with_start_and_expiration_dates(apim: Tollhouse) -> None:
+    sid = unique("sub")
+    subscription = apim(
+        "subscription", "create", "--sid", sid, "--scope", "/apis", "--display-name", "Dated",
+        "--start-date", "2026-01-31T02:00:00+02:00", "--expiration-date", "2027-01-31",
+    ).json()  # fmt: skip
+    assert subscription["startDate"] == "2026-01-31T00:00:00Z"
+    assert subscription["expirationDate"] == "2027-01-31T00:00:00Z"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", subscription["createdDate"])
+    outcome = apim(
+        "subscription", "create", "--sid", unique("sub"), "--scope", "/apis",
+        "--display-name", "Bad", "--start-date", "next tuesday",
+    )  # fmt: skip
+    assert "properties.startDate" in failed(outcome)
+
+
 def test_a_product_is_listed_shown_and_deleted(apim: Tollhouse) -> None:
     product = apim("product", "create", "--product-name", "Generated id").json()
     assert re.fullmatch(r"[0-9a-f]{32}", product["name"])

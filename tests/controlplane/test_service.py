@@ -38,3 +38,23 @@ def test_an_instance_is_stale_after_three_missed_heartbeats(tmp_path: Path) -> N
     assert {i["instanceId"]: i["stale"] for i in status.instances} == {"a": True, "b": False}
     assert status.node_count == 1
     store.close()
+
+
+def test_a_new_subscription_gets_the_control_planes_clock_as_created_date(
+    tmp_path: Path,
+) -> None:
+    config = ControlPlaneConfig(
+        identity=ClientCredentials(tenant_id="t", client_id="c", client_secret="s"),
+        database_url=f"sqlite:///{tmp_path / 'cp.db'}",
+    )
+    store = ControlPlaneStore.open(config.db_url)
+    clock = Clock()
+    service = ControlPlane(config, store, RevisionWatcher(store), clock=clock)
+    path = ResourcePath("subscriptions", ("s1",))
+    created, _ = service.put(path, {"scope": "/apis", "displayName": "S"})
+    assert created.properties["createdDate"] == "2027-01-15T08:00:00Z"  # 1_800_000_000
+    clock.now += 86_400
+    service.put(path, {"scope": "/apis", "displayName": "S", "state": "active"})
+    service.patch(path, {"state": "suspended"})
+    assert service.get(path).properties["createdDate"] == "2027-01-15T08:00:00Z"
+    store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tollhouse.cli import (
     _apim_apis,
+    _apim_fragments,
     _apim_gateways,
     _apim_named_values,
     _apim_policies,
@@ -30,5 +31,6 @@ def register(subparsers: Subparsers) -> None:
         _apim_subscriptions,
         _apim_named_values,
         _apim_policies,
+        _apim_fragments,
     ):
         module.register(apim)

@@ -60,6 +60,15 @@ def register(apim: Subparsers) -> None:
     create.add_argument(
         "--allow-tracing", action="store_true", help="allow request tracing with its keys"
     )
+    # Checked by the control plane, which names the property of a bad one.
+    create.add_argument(
+        "--start-date",
+        help="ISO 8601 UTC, e.g. 2026-01-31T00:00:00Z; quota periods count from it",
+    )
+    create.add_argument(
+        "--expiration-date",
+        help="ISO 8601 UTC; recorded only, as in APIM: --state decides whether keys work",
+    )
 
     add_apim_command(
         subscription, "list", _list, "List subscriptions.", columns=SUBSCRIPTION_COLUMNS
@@ -109,6 +118,10 @@ def _create(args: argparse.Namespace, client: ManagementClient) -> Any:
         properties["primaryKey"] = args.primary_key
     if args.secondary_key is not None:
         properties["secondaryKey"] = args.secondary_key
+    if args.start_date is not None:
+        properties["startDate"] = args.start_date
+    if args.expiration_date is not None:
+        properties["expirationDate"] = args.expiration_date
     return flatten(client.put(_path(args), properties))
 
 

@@ -20,6 +20,7 @@ from tollhouse.contracts._snapshot import (
     BackendConfig,
     CertificateAuthorityConfig,
     CertificateConfig,
+    FragmentConfig,
     GatewayConfiguration,
     HostnameConfig,
     NamedValueConfig,
@@ -28,6 +29,7 @@ from tollhouse.contracts._snapshot import (
     SubscriptionConfig,
     hash_key,
     parse_configuration,
+    parse_instant,
 )
 from tollhouse.contracts._telemetry import MetricPoint, Telemetry, parse_telemetry
 
@@ -40,6 +42,7 @@ __all__ = [
     "ChangeEvent",
     "ContractError",
     "EventPage",
+    "FragmentConfig",
     "GatewayConfiguration",
     "Heartbeat",
     "HeartbeatReply",
@@ -57,5 +60,6 @@ __all__ = [
     "parse_event_page",
     "parse_heartbeat",
     "parse_heartbeat_reply",
+    "parse_instant",
     "parse_telemetry",
 ]

@@ -8,6 +8,7 @@ the gateway must use them, and the channel is authenticated TLS.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,6 +113,11 @@ class SubscriptionConfig:
     primary_key_hash: str
     secondary_key_hash: str
     allow_tracing: bool = False
+    # ISO 8601 instants (see `parse_instant`), None when unknown or unset. Snapshots and
+    # backups written before these fields existed load with None.
+    created_date: str | None = None
+    start_date: str | None = None
+    expiration_date: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,7 +128,22 @@ class SubscriptionConfig:
             "primaryKeyHash": self.primary_key_hash,
             "secondaryKeyHash": self.secondary_key_hash,
             "allowTracing": self.allow_tracing,
+            "createdDate": self.created_date,
+            "startDate": self.start_date,
+            "expirationDate": self.expiration_date,
         }
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 date-time (a subscription date) as an aware UTC datetime; no offset means
+    UTC, as in ARM's `yyyy-MM-ddTHH:mm:ssZ`. Raises ValueError for anything else."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 @dataclass(frozen=True)
@@ -215,6 +236,17 @@ class CertificateAuthorityConfig:
 
 
 @dataclass(frozen=True)
+class FragmentConfig:
+    """A policy fragment (service-wide), its `<fragment>` document in the `xml` form."""
+
+    name: str
+    policy: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "policy": self.policy}
+
+
+@dataclass(frozen=True)
 class GatewayConfiguration:
     gateway: str
     revision: int
@@ -228,6 +260,7 @@ class GatewayConfiguration:
     certificates: tuple[CertificateConfig, ...] = ()
     hostnames: tuple[HostnameConfig, ...] = ()
     certificate_authorities: tuple[CertificateAuthorityConfig, ...] = ()
+    fragments: tuple[FragmentConfig, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -245,6 +278,7 @@ class GatewayConfiguration:
             "certificates": [c.to_json() for c in self.certificates],
             "hostnameConfigurations": [h.to_json() for h in self.hostnames],
             "certificateAuthorities": [c.to_json() for c in self.certificate_authorities],
+            "fragments": [f.to_json() for f in self.fragments],
         }
 
 
@@ -325,7 +359,20 @@ def _subscription(value: Any, where: str) -> SubscriptionConfig:
         primary_key_hash=read.text(doc, "primaryKeyHash", where),
         secondary_key_hash=read.text(doc, "secondaryKeyHash", where),
         allow_tracing=read.flag(doc, "allowTracing", where, default=False),
+        created_date=_instant(doc, "createdDate", where),
+        start_date=_instant(doc, "startDate", where),
+        expiration_date=_instant(doc, "expirationDate", where),
     )
+
+
+def _instant(doc: Mapping[str, Any], key: str, where: str) -> str | None:
+    text = read.optional_text(doc, key, where)
+    if text is not None:
+        try:
+            parse_instant(text)
+        except ValueError:
+            raise ContractError(f"{where}.{key}", "must be an ISO 8601 date-time") from None
+    return text
 
 
 def _named_value(value: Any, where: str) -> NamedValueConfig:
@@ -384,6 +431,13 @@ def _authority(value: Any, where: str) -> CertificateAuthorityConfig:
     )
 
 
+def _fragment(value: Any, where: str) -> FragmentConfig:
+    doc = read.obj(value, where)
+    return FragmentConfig(
+        name=read.text(doc, "name", where), policy=read.text(doc, "policy", where)
+    )
+
+
 def _list(doc: Mapping[str, Any], key: str, parse: Any) -> tuple[Any, ...]:
     values = read.items(doc.get(key, []), key)
     return tuple(parse(v, f"{key}[{i}]") for i, v in enumerate(values))
@@ -409,4 +463,6 @@ def parse_configuration(document: Any) -> GatewayConfiguration:
         certificates=_list(doc, "certificates", _certificate),
         hostnames=_list(doc, "hostnameConfigurations", _hostname),
         certificate_authorities=_list(doc, "certificateAuthorities", _authority),
+        # Absent from snapshots and backups written before fragments existed: none.
+        fragments=_list(doc, "fragments", _fragment),
     )

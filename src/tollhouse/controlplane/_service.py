@@ -122,6 +122,10 @@ class ControlPlane:
                 writes.append(_write(model.normalize_resource(op_path, op_properties)))
         else:
             resource = model.normalize_resource(path, properties, existing)
+            if existing is None:
+                # A subscription's read-only createdDate: the model has no clock.
+                now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+                resource = model.stamp_created_date(resource, now)
             writes.append(_write(resource))
         for reference in model.referenced_paths(resource):
             if self.store.get(reference.relative) is None:

@@ -78,6 +78,10 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "backends": ("backends/orders", {"url": "https://orders"}),
     "certificates": ("certificates/tls", {"data": pfx(), "password": "pfx-password-1"}),
     "policies": ("policies/policy", {"value": "<policies/>"}),
+    "policyFragments": (
+        "policyFragments/cors",
+        {"value": "<fragment><cors /></fragment>", "description": "CORS"},
+    ),
     "gateways": ("gateways/edge", {"locationData": {"name": "dc1"}}),
     "gateways/apis": ("gateways/edge/apis/echo", {}),
     "gateways/hostnameConfigurations": (

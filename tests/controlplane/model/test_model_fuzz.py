@@ -40,6 +40,7 @@ PATHS = {
     "backends": "backends/b",
     "certificates": "certificates/c",
     "policies": "policies/policy",
+    "policyFragments": "policyFragments/f",
     "gateways": "gateways/g",
     "gateways/apis": "gateways/g/apis/a",
     "gateways/hostnameConfigurations": "gateways/g/hostnameConfigurations/h",
@@ -59,6 +60,7 @@ NAMES = [
 STRINGS = [
     "", " ", "a", "/apis", "/apis/a", "/products/p", "/certificates/c", "https://h",
     "<policies/>", "{x}", "/{id}", "GET", "http", "xml", "rawxml", "\u0000", "é", "1",
+    "<fragment><mock-response /></fragment>",
 ]  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -12,9 +13,11 @@ from tollhouse.controlplane.model import (
     Resource,
     ResourcePath,
     list_secrets,
+    merge_patch,
     normalize_resource,
     parse_resource_path,
     regenerate_subscription_key,
+    stamp_created_date,
     subscription_scope,
     to_arm,
 )
@@ -219,3 +222,79 @@ def test_invalid_subscriptions_are_refused_naming_the_property(
 def test_every_apim_subscription_state_is_accepted(state: str) -> None:
     subscription = put("subscriptions/s1", {"scope": "/apis", "displayName": "S", "state": state})
     assert subscription.properties["state"] == state
+
+
+# Subscription dates (Azure REST SubscriptionContractProperties)
+
+CREATED = dt.datetime(2026, 3, 1, 12, 30, 5, tzinfo=dt.UTC)
+
+
+def test_settable_dates_are_stored_in_arms_utc_rendering() -> None:
+    subscription = put(
+        "subscriptions/s1",
+        {
+            "scope": "/apis",
+            "displayName": "S",
+            "startDate": "2026-01-31T08:00:00+02:00",
+            "expirationDate": "2027-01-01T00:00:00Z",
+            "endDate": "2027-01-02",
+            "notificationDate": "2026-12-01T09:15:00.750Z",
+        },
+    )
+    assert subscription.properties["startDate"] == "2026-01-31T06:00:00Z"
+    assert subscription.properties["expirationDate"] == "2027-01-01T00:00:00Z"
+    assert subscription.properties["endDate"] == "2027-01-02T00:00:00Z"
+    assert subscription.properties["notificationDate"] == "2026-12-01T09:15:00Z"
+    properties = to_arm(subscription, SERVICE)["properties"]
+    assert normalize_resource(subscription.path, properties, subscription) == subscription
+
+
+def test_a_subscription_without_dates_has_none() -> None:
+    subscription = put("subscriptions/s1", {"scope": "/apis", "displayName": "S"})
+    assert not {"createdDate", "startDate", "expirationDate"} & set(subscription.properties)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("startDate", "yesterday"),
+        ("startDate", "2026-13-01T00:00:00Z"),
+        ("expirationDate", "2026-02-30"),
+        ("expirationDate", 20260101),
+        ("endDate", True),
+        ("notificationDate", "2026-01-01T00:00:00Z" + " " * 64),
+        ("startDate", "0001-01-01T00:00:00+01:00"),
+    ],
+)
+def test_a_bad_date_is_refused_naming_the_property(name: str, value: object) -> None:
+    error = refused("subscriptions/s1", {"scope": "/apis", "displayName": "S", name: value})
+    assert error.code == "ValidationError"
+    assert error.target == f"properties.{name}"
+
+
+def test_created_date_is_stamped_once_and_kept_by_later_writes() -> None:
+    first = stamp_created_date(
+        put("subscriptions/s1", {"scope": "/apis", "displayName": "S"}), CREATED
+    )
+    assert first.properties["createdDate"] == "2026-03-01T12:30:05Z"
+    later = CREATED + dt.timedelta(days=30)
+    replaced = put(
+        "subscriptions/s1", {"scope": "/apis", "displayName": "S", "state": "active"}, first
+    )
+    assert stamp_created_date(replaced, later).properties["createdDate"] == "2026-03-01T12:30:05Z"
+    patched = put("subscriptions/s1", merge_patch(first, {"createdDate": None}), first)
+    assert patched.properties["createdDate"] == "2026-03-01T12:30:05Z"
+
+
+def test_a_callers_created_date_is_ignored_as_arm_ignores_read_only_properties() -> None:
+    body = {"scope": "/apis", "displayName": "S", "createdDate": "2001-01-01T00:00:00Z"}
+    assert "createdDate" not in put("subscriptions/s1", body).properties
+    stamped = stamp_created_date(put("subscriptions/s1", body), CREATED)
+    assert stamped.properties["createdDate"] == "2026-03-01T12:30:05Z"
+    kept = put("subscriptions/s1", body, stamped)
+    assert kept.properties["createdDate"] == "2026-03-01T12:30:05Z"
+
+
+def test_only_subscriptions_are_stamped() -> None:
+    product = put("products/p", {"displayName": "P"})
+    assert stamp_created_date(product, CREATED) == product

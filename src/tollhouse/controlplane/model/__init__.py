@@ -63,6 +63,10 @@ from tollhouse.controlplane.model._paths import (
     parse_resource_path,
 )
 from tollhouse.controlplane.model._policies import PolicyProperties, policy_xml
+from tollhouse.controlplane.model._policy_fragments import (
+    MAX_FRAGMENT_BYTES,
+    PolicyFragmentProperties,
+)
 from tollhouse.controlplane.model._policy_xml import MAX_POLICY_BYTES, MAX_POLICY_DEPTH
 from tollhouse.controlplane.model._products import ProductProperties
 from tollhouse.controlplane.model._resource import Resource, list_secrets, to_arm
@@ -70,6 +74,7 @@ from tollhouse.controlplane.model._subscriptions import (
     SubscriptionProperties,
     SubscriptionSecrets,
     regenerate_subscription_key,
+    stamp_created_date,
     subscription_scope,
 )
 
@@ -78,6 +83,7 @@ __all__ = [
     "DEFAULT_SUBSCRIPTION_KEY_QUERY",
     "KINDS",
     "MAX_CERTIFICATE_BYTES",
+    "MAX_FRAGMENT_BYTES",
     "MAX_OPENAPI_DOCUMENT_BYTES",
     "MAX_POLICY_BYTES",
     "MAX_POLICY_DEPTH",
@@ -101,6 +107,7 @@ __all__ = [
     "NamedValueProperties",
     "NamedValueSecrets",
     "OperationProperties",
+    "PolicyFragmentProperties",
     "PolicyProperties",
     "ProductProperties",
     "Resource",
@@ -125,6 +132,7 @@ __all__ = [
     "referenced_paths",
     "regenerate_gateway_key",
     "regenerate_subscription_key",
+    "stamp_created_date",
     "subscription_scope",
     "to_arm",
     "verify_gateway_token",

@@ -107,6 +107,7 @@ _ALL = (
     ResourceKind("backends", None, 80, references=("credentials.certificateIds",)),
     ResourceKind("certificates", None, 80),
     ResourceKind("policies", None, 80, fixed_name=POLICY_NAME),
+    ResourceKind("policyFragments", None, 80),
     ResourceKind(
         "gateways",
         None,

@@ -27,6 +27,7 @@ from tollhouse.controlplane.model._named_values import normalize_named_value
 from tollhouse.controlplane.model._operations import normalize_operation
 from tollhouse.controlplane.model._paths import ResourcePath
 from tollhouse.controlplane.model._policies import normalize_policy
+from tollhouse.controlplane.model._policy_fragments import normalize_policy_fragment
 from tollhouse.controlplane.model._products import normalize_link, normalize_product
 from tollhouse.controlplane.model._resource import Resource
 from tollhouse.controlplane.model._subscriptions import normalize_subscription, subscription_scope
@@ -48,6 +49,7 @@ NORMALIZERS: Mapping[str, Normalizer] = {
     "backends": normalize_backend,
     "certificates": normalize_certificate,
     "policies": normalize_policy,
+    "policyFragments": normalize_policy_fragment,
     "gateways": normalize_gateway,
     "gateways/apis": normalize_gateway_api,
     "gateways/hostnameConfigurations": normalize_hostname_configuration,

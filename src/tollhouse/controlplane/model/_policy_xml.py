@@ -1,8 +1,11 @@
 """Policy documents: checking that one is a well-formed `<policies>` document, safely.
 
 apim-self-hosted-gateway.md §8: a policy document is
-`<policies><inbound/><backend/><outbound/><on-error/></policies>`. This module checks the
-document's shape, not the policies inside the sections (the gateway's policy parser does).
+`<policies><inbound/><backend/><outbound/><on-error/></policies>`. A policy fragment is a
+`<fragment>` holding policies directly: APIM's "Reuse policy configurations" article says a
+fragment "can't include a policy section identifier (`<inbound>`, `<outbound>`, etc.) or the
+`<base/>` element". This module checks the document's shape, not the policies inside the
+sections (the gateway's policy parser does).
 
 The parser is expat driven directly, with handlers that refuse any document type declaration
 and any entity (no DTD, no entity expansion: the billion-laughs and external-entity attacks
@@ -33,6 +36,7 @@ MAX_POLICY_BYTES = 256 * 1024
 MAX_POLICY_DEPTH = 64
 
 ROOT = "policies"
+FRAGMENT_ROOT = "fragment"
 SECTIONS = ("inbound", "backend", "outbound", "on-error")
 
 _SPECIAL = re.compile(r"<!--|<!\[CDATA\[|@[({]")
@@ -55,7 +59,20 @@ def check_policy_size(document: str, path: str) -> None:
 def check_policy_xml(document: str, path: str) -> None:
     """Raise `ModelError` `ValidationError` unless `document` is a well-formed `<policies>`
     document nested at most `MAX_POLICY_DEPTH` deep. `path` names the property in errors."""
-    checker = _Checker()
+    _check(document, path, _Checker())
+
+
+def check_fragment_xml(document: str, path: str) -> None:
+    """Raise `ModelError` `ValidationError` unless `document` is a well-formed `<fragment>`
+    holding at least one policy ("one or more policy configurations"), no section element
+    and no `<base />` anywhere, nested at most `MAX_POLICY_DEPTH` deep."""
+    checker = _FragmentChecker()
+    _check(document, path, checker)
+    if not checker.policies:
+        raise invalid(path, f"must hold at least one policy inside <{FRAGMENT_ROOT}>")
+
+
+def _check(document: str, path: str, checker: _Checker) -> None:
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = checker.doctype
@@ -80,6 +97,8 @@ def check_policy_xml(document: str, path: str) -> None:
 
 
 class _Checker:
+    root = ROOT
+
     def __init__(self) -> None:
         self.depth = 0
         self.sections: set[str] = set()
@@ -94,8 +113,11 @@ class _Checker:
         self.depth += 1
         if self.depth > MAX_POLICY_DEPTH:
             raise _Refused(f"nests elements deeper than {MAX_POLICY_DEPTH} levels")
-        if self.depth == 1 and name != ROOT:
-            raise _Refused(f"must have <{ROOT}> as its root element, not <{name}>")
+        if self.depth == 1 and name != self.root:
+            raise _Refused(f"must have <{self.root}> as its root element, not <{name}>")
+        self.child(name)
+
+    def child(self, name: str) -> None:
         if self.depth == 2:
             if name not in SECTIONS:
                 allowed = ", ".join(f"<{s}>" for s in SECTIONS)
@@ -109,7 +131,26 @@ class _Checker:
 
     def text(self, data: str) -> None:
         if self.depth == 1 and data.strip():
-            raise _Refused(f"has text directly inside <{ROOT}>")
+            raise _Refused(f"has text directly inside <{self.root}>")
+
+
+class _FragmentChecker(_Checker):
+    root = FRAGMENT_ROOT
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policies = 0
+
+    def child(self, name: str) -> None:
+        if name == "base":
+            raise _Refused("is a policy fragment, which may not contain <base />")
+        if self.depth == 2:
+            if name in SECTIONS:
+                raise _Refused(
+                    f"is a policy fragment, which may not contain the section <{name}>: "
+                    "its policies are written directly inside <fragment>"
+                )
+            self.policies += 1
 
 
 def rawxml_to_xml(document: str) -> str:

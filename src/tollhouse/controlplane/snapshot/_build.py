@@ -2,7 +2,9 @@
 
 Only the APIs assigned to the gateway, with their operations and policies; the products that
 publish those APIs; the subscriptions that can call them, as key hashes; the named values,
-backends and certificates the gateway may need. Properties are read by their Azure REST names.
+backends and certificates the gateway may need; every policy fragment of the service
+(fragments are service-wide: any policy may include one). Properties are read by their Azure
+REST names.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tollhouse.contracts import (
     BackendConfig,
     CertificateAuthorityConfig,
     CertificateConfig,
+    FragmentConfig,
     GatewayConfiguration,
     HostnameConfig,
     NamedValueConfig,
@@ -54,6 +57,10 @@ def _name(path: str) -> str:
 
 def _segment(path: str, index: int) -> str:
     return path.split("/")[index]
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def subscription_scope(scope: str) -> tuple[str, str | None]:
@@ -196,12 +203,22 @@ def build_configuration(
                 primary_key_hash=hash_key(primary),
                 secondary_key_hash=hash_key(secondary),
                 allow_tracing=bool(sub.properties.get("allowTracing", False)),
+                created_date=_optional_str(sub.properties.get("createdDate")),
+                start_date=_optional_str(sub.properties.get("startDate")),
+                expiration_date=_optional_str(sub.properties.get("expirationDate")),
             )
         )
 
     global_policy = index.policy("")
     policies = [global_policy, *(a.policy for a in apis), *(p.policy for p in products)]
     policies += [o.policy for a in apis for o in a.operations]
+    fragments = tuple(
+        FragmentConfig(name=_name(f.path), policy=policy_xml(f.properties))
+        for f in sorted(index.by_kind.get("policyFragments", []), key=lambda r: r.path.lower())
+        if isinstance(f.properties.get("value"), str)
+    )
+    # What fragments use travels too: their named values and certificates.
+    policies += [f.policy for f in fragments]
     policy_text = "\n".join(p for p in policies if p)
 
     backends = tuple(
@@ -290,4 +307,5 @@ def build_configuration(
         certificates=certificates,
         hostnames=hostnames,
         certificate_authorities=authorities,
+        fragments=fragments,
     )
