@@ -34,6 +34,7 @@ from tollhouse.gateway.policies import (
     PolicyResponse,
     PolicyRuntimeError,
     PolicySet,
+    Registry,
     backend_target,
     http_headers,
     http_response,
@@ -41,8 +42,10 @@ from tollhouse.gateway.policies import (
     policy_request,
     policy_response,
 )
-from tollhouse.gateway.policies._bridge import RequestFacts, expression_compiler
-from tollhouse.gateway.policies._context import new_request_id
+from tollhouse.gateway.policies._bridge import expression_compiler
+from tollhouse.gateway.policies._context import RequestFacts
+from tollhouse.gateway.policies._execute import OutgoingCall
+from tollhouse.gateway.policies._external import OneWayCalls
 from tollhouse.gateway.routing import (
     NoMatch,
     RouteMatch,
@@ -82,9 +85,16 @@ class CompiledConfiguration:
     def revision(self) -> int:
         return self.config.revision
 
+    @property
+    def service_name(self) -> str:
+        return self.config.service_id.rsplit("/", 1)[-1]
 
-def compile_configuration(config: GatewayConfiguration) -> CompiledConfiguration:
-    """Everything a request needs, built once; raises when the configuration cannot run."""
+
+def compile_configuration(
+    config: GatewayConfiguration, registry: Registry | None = None
+) -> CompiledConfiguration:
+    """Everything a request needs, built once; raises when the configuration cannot run.
+    `registry`: the policies and the services they use (default: `default_registry()`)."""
     for api in config.apis:
         if api.service_url is not None:
             parts = urlsplit(api.service_url)
@@ -96,7 +106,7 @@ def compile_configuration(config: GatewayConfiguration) -> CompiledConfiguration
         subscriptions=SubscriptionIndex.compile(config),
         # Policy documents compile per operation: one that cannot run makes only its
         # operations answer 500, the rest of the configuration is served.
-        policies=PolicySet(config, expressions=expression_compiler()),
+        policies=PolicySet(config, registry=registry, expressions=expression_compiler()),
     )
 
 
@@ -109,20 +119,24 @@ class Pipeline:
         honour_forwarded_proto: bool = False,
         trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
         forward_timeout: float = DEFAULT_FORWARD_TIMEOUT_SECONDS,
+        registry: Registry | None = None,
     ) -> None:
+        self.registry = registry
         self.trusted_proxies = tuple(trusted_proxies)
         self.upstream = upstream
         self.metrics = metrics
         self.honour_forwarded_proto = honour_forwarded_proto
         self.forward_timeout = forward_timeout
         self.current: CompiledConfiguration | None = None
+        # send-one-way-request calls of this gateway, capped and never awaited by a request.
+        self.one_way = OneWayCalls(self._call)
 
     def apply(self, config: GatewayConfiguration) -> list[str]:
         """Compile, then swap; raises (and keeps the current one) when it does not compile.
         Returns the operations whose policies cannot run, for heartbeats."""
         if self.current is not None and self.current.config == config:
             return self.unsupported(self.current)
-        compiled = compile_configuration(config)
+        compiled = compile_configuration(config, self.registry)
         self.current = compiled
         log.info("configuration revision %d applied (%d APIs)", config.revision, len(config.apis))
         for (api, operation, product), error in compiled.policies.errors.items():
@@ -203,19 +217,37 @@ class Pipeline:
             api=match.api.name,
             operation=match.operation.name,
             facts=RequestFacts(
-                gateway_id=compiled.config.gateway,
-                service_name=compiled.config.service_id.rsplit("/", 1)[-1],
+                compiled.config.gateway,
+                service_name=compiled.service_name,
                 host=request.host,
                 scheme=request.scheme,
-                request_id=new_request_id(),
                 started=started,
                 query=query,
-                subscription_id=(
-                    decision.subscription.name if decision.subscription is not None else None
-                ),
+                api=match.api,
+                operation=match.operation,
+                product=decision.product,
+                subscription=decision.subscription,
+                subscription_key=decision.key,
             ),
+            call=self._call,
+            call_one_way=self.one_way.submit,
+            metrics=self.metrics,
         )
-        return http_response(await policies.execute(ctx, self._send))
+        response = await policies.execute(ctx, self._send)
+        error = ctx.last_error
+        if error is not None:
+            # The policy error the caller's answer came from (on-error ran), for operators.
+            log.warning(
+                "%s/%s: policy error in %s (%s scope) from %s: %s: %s",
+                match.api.name,
+                match.operation.name,
+                error.section,
+                error.scope,
+                error.source,
+                error.reason,
+                error.message[:MAX_UNSUPPORTED_REASON],
+            )
+        return http_response(response)
 
     async def _send(self, ctx: PolicyContext) -> PolicyResponse:
         """forward-request: the request as the policies left it, to the backend."""
@@ -257,6 +289,25 @@ class Pipeline:
                 str(exc),
                 response=policy_response(error_response(exc)),
             ) from exc
+        return PolicyResponse(
+            answer.status,
+            headers=policy_headers(strip_response_hop_by_hop(answer.headers)),
+            body=answer.body,
+        )
+
+    async def _call(self, outgoing: OutgoingCall) -> PolicyResponse:
+        """send-request and send-one-way-request: through the same pool, egress policy and
+        limits as forwarding; the pool accepts only absolute http(s) URLs with a host
+        (`UpstreamRequestError` otherwise)."""
+        answer = await self.upstream.request(
+            UpstreamRequest(
+                method=outgoing.method,
+                url=outgoing.url,
+                headers=http_headers(list(outgoing.headers)),
+                body=Body(data=outgoing.body),
+                timeout=outgoing.timeout,
+            )
+        )
         return PolicyResponse(
             answer.status,
             headers=policy_headers(strip_response_hop_by_hop(answer.headers)),

@@ -17,13 +17,15 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from tollhouse.contracts import GatewayConfiguration
 from tollhouse.gateway._pipeline import Pipeline
-from tollhouse.gateway._settings import GatewaySettings
+from tollhouse.gateway._settings import AUTHORITY, GatewaySettings
 from tollhouse.gateway._tls import CertificateSelector
 from tollhouse.gateway.http import GatewayServer, ServerLimits, UpstreamPool
+from tollhouse.gateway.policies import DEFAULT_AZURE_AD_AUTHORITY, TokenServices, default_registry
 from tollhouse.gateway.sync import BackupStore, ConfigClient, ConfigCredentials, SyncAgent
 from tollhouse.gateway.telemetry import HeartbeatSender, Instance
 from tollhouse.gateway.telemetry._metrics import RequestMetrics
 from tollhouse.gateway.telemetry._prometheus import metrics_handler
+from tollhouse.oidc import IssuerMetadataCache
 from tollhouse.settings import SettingsError
 
 log = logging.getLogger("tollhouse.gateway")
@@ -49,6 +51,7 @@ class GatewayProcess:
     instance: Instance
     metrics: RequestMetrics
     addresses: list[tuple[str, int]]
+    signing_keys: IssuerMetadataCache
     metrics_server: GatewayServer | None = None
     _telemetry: asyncio.Task[None] | None = None
 
@@ -73,7 +76,9 @@ class GatewayProcess:
                 await self._telemetry
         await self.heartbeats.stop()
         await self.agent.stop()
+        await self.pipeline.one_way.close()
         await self.upstream.close()
+        await self.signing_keys.aclose()
         await self.client.aclose()
         await self.credentials.close()
 
@@ -95,6 +100,14 @@ def trusted_proxies(settings: GatewaySettings) -> list[IPv4Network | IPv6Network
     return networks
 
 
+def token_authority(settings: GatewaySettings) -> str:
+    """The Entra authority validate-azure-ad-token trusts: the one the gateway itself signs in
+    with when it uses an Entra app or workload identity, else the public cloud."""
+    if settings.identity is not None:
+        return settings.identity.authority
+    return settings.source.get(AUTHORITY) or DEFAULT_AZURE_AD_AUTHORITY
+
+
 async def start_gateway(
     settings: GatewaySettings,
     *,
@@ -103,7 +116,17 @@ async def start_gateway(
 ) -> GatewayProcess:
     metrics = RequestMetrics()
     upstream = UpstreamPool()
-    pipeline = Pipeline(upstream, metrics, honour_forwarded_proto=settings.forwarded_proto_enabled)
+    signing_keys = IssuerMetadataCache(
+        verify=str(settings.ca_bundle) if settings.ca_bundle is not None else None,
+        user_agent="tollhouse-gateway",
+    )
+    tokens = TokenServices(signing_keys, azure_ad_authority=token_authority(settings))
+    pipeline = Pipeline(
+        upstream,
+        metrics,
+        honour_forwarded_proto=settings.forwarded_proto_enabled,
+        registry=default_registry(tokens),
+    )
     tls = CertificateSelector()
 
     def apply(config: GatewayConfiguration) -> list[str]:
@@ -139,6 +162,7 @@ async def start_gateway(
         instance,
         metrics,
         addresses,
+        signing_keys,
     )
     process._telemetry = asyncio.create_task(process._post_telemetry())
     log.info(

@@ -7,7 +7,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import jwt
@@ -25,6 +25,7 @@ from tollhouse.gateway.policies import (
     default_registry,
 )
 from tollhouse.gateway.policies._jwt import TokenServices
+from tollhouse.gateway.policies.expressions import Jwt
 from tollhouse.kubeissuer import ServiceAccountIssuer
 from tollhouse.oidc import IssuerMetadataCache
 from tollhouse.pki import CertificateAuthority
@@ -156,7 +157,10 @@ async def test_a_token_from_the_openid_issuer_is_accepted_and_its_claims_kept(
     response, ctx, backend = await run(policies, token)
     assert response.status == 200
     assert len(backend.requests) == 1
-    assert ctx.variables["jwt"] == jwt.decode(token, options={"verify_signature": False})
+    parsed = ctx.variables["jwt"]
+    assert isinstance(parsed, Jwt)
+    assert parsed.Issuer == kube.issuer
+    assert parsed.Claims["sub"] == [jwt.decode(token, options={"verify_signature": False})["sub"]]
     assert server.recording.count(DISCOVERY) == 1
 
 
@@ -354,7 +358,7 @@ async def test_hs256_with_configured_keys(cache: IssuerMetadataCache) -> None:
     backend = Backend()
     ctx = context(query=[("access_token", good)])
     assert (await policies.execute(ctx, backend)).status == 200
-    assert ctx.variables["t"]["iss"] == "https://hs.example"  # type: ignore[index]
+    assert ctx.variables["t"].Issuer == "https://hs.example"  # type: ignore[attr-defined]
     for bad in (
         jwt.encode(claims("https://hs.example"), b"w" * 32, algorithm="HS256"),
         jwt.encode(claims("https://evil.example"), HS_KEY, algorithm="HS256"),
@@ -430,3 +434,61 @@ async def test_authentication_basic_sets_the_backend_authorization(
     await policies.execute(ctx, backend)
     expected = "Basic " + base64.b64encode(b"alice:s3cr:t").decode()
     assert [v for k, v in ctx.request.headers if k.lower() == "authorization"] == [expected]
+
+
+def compile_with_clock(
+    cache: IssuerMetadataCache, inbound: str, clock: Callable[[], float]
+) -> CompiledPolicies:
+    config = configuration(operation_policy=doc(inbound=inbound, backend="<forward-request />"))
+    api = config.apis[0]
+    registry = default_registry(TokenServices(signing_keys=cache, clock=clock))
+    result = compile_operation_policies(config, api, api.operations[0], registry=registry)
+    assert isinstance(result, CompiledPolicies), str(result)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("skew", "accepted"),
+    [(None, False), ('clock-skew="600"', True), ('clock-skew="00:10:00"', True)],
+)
+async def test_a_gateway_clock_ten_minutes_ahead_is_forgiven_only_by_clock_skew(
+    cache: IssuerMetadataCache,
+    issuer: tuple[ServiceAccountIssuer, Server],
+    key_pem: bytes,
+    skew: str | None,
+    accepted: bool,
+) -> None:
+    # security-and-faults.md §C.5 #34: decisions match the documented leeway.
+    kube, _ = issuer
+    policies = compile_with_clock(
+        cache,
+        validate_jwt(kube.issuer, attributes=skew or ""),
+        clock=lambda: time.time() + 600 - 5,  # the token below expires in 5 minutes
+    )
+    token = rs256(key_pem, kube.kid, claims(kube.issuer, exp=int(time.time()) + 300))
+    response, _, backend = await run(policies, token)
+    if accepted:
+        assert response.status == 200
+    else:
+        assert_refused(response, backend)
+
+
+async def test_a_token_from_an_issuer_clock_ahead_is_not_yet_valid_without_clock_skew(
+    cache: IssuerMetadataCache, issuer: tuple[ServiceAccountIssuer, Server], key_pem: bytes
+) -> None:
+    kube, _ = issuer
+    ahead = int(time.time()) + 240
+    token = rs256(key_pem, kube.kid, claims(kube.issuer, nbf=ahead, iat=ahead))
+    strict = compile_ok(cache, validate_jwt(kube.issuer))
+    response, _, backend = await run(strict, token)
+    assert_refused(response, backend)
+    lenient = compile_ok(cache, validate_jwt(kube.issuer, attributes='clock-skew="00:05:00"'))
+    assert (await run(lenient, token))[0].status == 200
+
+
+@pytest.mark.parametrize("skew", ["601", "00:10:01", "-1", "ten", "1.5"])
+def test_clock_skew_beyond_ten_minutes_or_malformed_is_a_compile_error(
+    cache: IssuerMetadataCache, skew: str
+) -> None:
+    inbound = validate_jwt("https://issuer.example", attributes=f'clock-skew="{skew}"')
+    assert isinstance(compile_with(cache, inbound), PolicyCompileError)

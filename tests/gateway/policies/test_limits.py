@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
+import pytest
+
+from tollhouse.contracts import SubscriptionConfig
 from tollhouse.gateway.limits import MemoryCounterStore
 from tollhouse.gateway.policies import (
     CompiledPolicies,
@@ -16,6 +20,7 @@ from tollhouse.gateway.policies import (
     _limits,
     compile_operation_policies,
 )
+from tollhouse.gateway.policies._context import RequestFacts
 
 from .support import body, configuration, context, doc, policies, run
 
@@ -225,3 +230,107 @@ async def test_limit_concurrency_refuses_the_excess_and_releases_after_the_reque
 
 def test_the_default_registry_knows_the_limit_policies() -> None:
     policies(operation_policy=doc('<rate-limit calls="1" renewal-period="1" />'))
+
+
+# Where quota windows start
+
+
+def subscriber(start: str | None = None, created: str | None = None) -> SubscriptionConfig:
+    return SubscriptionConfig(
+        name="sub-1",
+        display_name="Sub",
+        scope_type="all",
+        scope_name=None,
+        state="active",
+        primary_key_hash="p",
+        secondary_key_hash="s",
+        start_date=start,
+        created_date=created,
+    )
+
+
+async def status_of(
+    compiled_policies: CompiledPolicies, subscription: SubscriptionConfig
+) -> PolicyResponse:
+    ctx = context()
+    ctx.facts = RequestFacts("gw", subscription=subscription)
+    response, _, _ = await run(compiled_policies, ctx)
+    return response
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+async def test_quota_windows_start_at_the_subscriptions_start_date() -> None:
+    clock = Clock()
+    # Ten minutes into the third hour since the subscription started at 00:20: the window
+    # ends at 03:20, not at the epoch-aligned 03:00.
+    clock.now = at("2026-01-01T03:10:00+00:00")
+    limited = compiled('<quota calls="1" renewal-period="3600" />', clock)
+    started = subscriber(start="2026-01-01T00:20:00Z")
+    assert (await status_of(limited, started)).status == 200
+    refused = await status_of(limited, started)
+    assert refused.status == 403
+    assert dict(refused.headers)["Retry-After"] == "600"
+    assert json.loads(await body(refused))["message"] == (
+        "Out of call volume quota. Quota will be replenished in 00:10:00."
+    )
+    clock.now = at("2026-01-01T03:19:59+00:00")
+    assert (await status_of(limited, started)).status == 403
+    clock.now = at("2026-01-01T03:20:00+00:00")
+    assert (await status_of(limited, started)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("subscription", "retry_after"),
+    [
+        (subscriber(created="2025-06-01T00:45:00Z"), "2100"),  # window ends at 10:45
+        (subscriber(start="2025-06-01T00:30:00Z", created="2025-06-01T00:45:00Z"), "1200"),
+        (subscriber(), "3000"),  # neither: epoch-aligned hours, ends at 11:00
+    ],
+)
+async def test_quota_windows_start_at_the_start_date_else_the_created_date_else_the_epoch(
+    subscription: SubscriptionConfig, retry_after: str
+) -> None:
+    clock = Clock()
+    clock.now = at("2026-01-01T10:10:00+00:00")
+    limited = compiled('<quota calls="1" renewal-period="3600" />', clock)
+    assert (await status_of(limited, subscription)).status == 200
+    refused = await status_of(limited, subscription)
+    assert dict(refused.headers)["Retry-After"] == retry_after
+
+
+async def test_quota_by_key_periods_start_at_apims_default_first_period_start() -> None:
+    # 0001-01-01 was a Monday, 1970-01-01 a Thursday: weekly periods renew on Mondays.
+    clock = Clock()
+    clock.now = at("2026-11-23T10:00:00+00:00")  # a Monday
+    limited = compiled(
+        '<quota-by-key calls="1" renewal-period="604800" counter-key="@(k)" />', clock
+    )
+    assert (await status(limited))[0].status == 200
+    refused, _ = await status(limited)
+    assert dict(refused.headers)["Retry-After"] == str(7 * 86_400 - 10 * 3_600)
+
+
+async def test_quota_by_key_periods_start_at_first_period_start() -> None:
+    clock = Clock()
+    clock.now = at("2026-11-23T10:00:00+00:00")
+    limited = compiled(
+        '<quota-by-key calls="1" renewal-period="86400" counter-key="@(k)" '
+        'first-period-start="2026-11-01T06:00:00Z" />',
+        clock,
+    )
+    assert (await status(limited))[0].status == 200
+    refused, _ = await status(limited)
+    assert dict(refused.headers)["Retry-After"] == str(20 * 3_600)
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "@(DateTime.UtcNow)", "2026-02-30T00:00:00Z"])
+def test_a_first_period_start_that_is_not_a_date_time_is_a_compile_error(value: str) -> None:
+    xml = (
+        '<quota-by-key calls="1" renewal-period="60" counter-key="@(k)" '
+        f'first-period-start="{value}" />'
+    )
+    result = build(xml, Clock())
+    assert isinstance(result, PolicyCompileError) and "first-period-start" in str(result)

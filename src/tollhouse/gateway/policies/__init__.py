@@ -14,7 +14,9 @@ from ._document import (
     MAX_ELEMENTS,
     Element,
     PolicyDocument,
+    PolicyFragment,
     parse_policy_document,
+    parse_policy_fragment,
     substitute_named_values,
 )
 from ._errors import PolicyCompileError, PolicyRuntimeError
@@ -30,6 +32,7 @@ from ._execute import (
     format_query,
     parse_query,
 )
+from ._fragments import MAX_FRAGMENT_NESTING, parse_fragments
 from ._http import (
     backend_target,
     http_headers,
@@ -38,13 +41,16 @@ from ._http import (
     policy_request,
     policy_response,
 )
+from ._jwt import DEFAULT_AZURE_AD_AUTHORITY, TokenServices
 from ._registry import CompileContext, CompileFunction, Registry
 from ._values import ExpressionCompiler, Literal, ValueSource, refuse_expressions
 
 __all__ = [
+    "DEFAULT_AZURE_AD_AUTHORITY",
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
     "MAX_ELEMENTS",
+    "MAX_FRAGMENT_NESTING",
     "CompileContext",
     "CompileFunction",
     "CompiledPolicies",
@@ -56,6 +62,7 @@ __all__ = [
     "PolicyCompileError",
     "PolicyContext",
     "PolicyDocument",
+    "PolicyFragment",
     "PolicyRequest",
     "PolicyResponse",
     "PolicyRuntimeError",
@@ -65,6 +72,7 @@ __all__ = [
     "ScopedElement",
     "Send",
     "Step",
+    "TokenServices",
     "ValueSource",
     "backend_target",
     "compile_operation_policies",
@@ -73,7 +81,9 @@ __all__ = [
     "format_query",
     "http_headers",
     "http_response",
+    "parse_fragments",
     "parse_policy_document",
+    "parse_policy_fragment",
     "parse_query",
     "policy_headers",
     "policy_request",

@@ -7,11 +7,9 @@ request goes through `on-error` as in APIM (`ExpressionValueEvaluationFailure`).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from tollhouse.gateway.policies._context import ExpressionContext, new_request_id
+from tollhouse.gateway.policies._context import expression_context
 from tollhouse.gateway.policies._errors import PolicyCompileError, PolicyRuntimeError
 from tollhouse.gateway.policies._execute import PolicyContext
 from tollhouse.gateway.policies._values import ExpressionCompiler, ValueSource
@@ -25,39 +23,11 @@ from tollhouse.gateway.policies.expressions import (
 
 
 @dataclass(frozen=True)
-class RequestFacts:
-    """What expressions may read that the policy context does not carry."""
-
-    gateway_id: str
-    service_name: str = ""
-    host: str = ""
-    scheme: str = "https"
-    request_id: str = ""
-    started: float = 0.0
-    # The query string as the client sent it (less the subscription key), forwarded byte for
-    # byte unless a policy changes it.
-    query: str = ""
-    # The caller's subscription (rate-limit and quota count per subscription).
-    subscription_id: str | None = None
-
-
-@dataclass(frozen=True)
 class _Expression:
     compiled: CompiledExpression
-    facts: Callable[[PolicyContext], RequestFacts]
 
     def _run(self, ctx: PolicyContext) -> object:
-        facts = self.facts(ctx)
-        view = ExpressionContext(
-            ctx,
-            gateway_id=facts.gateway_id,
-            service_name=facts.service_name,
-            host=facts.host,
-            scheme=facts.scheme,
-            request_id=facts.request_id or new_request_id(),
-            started=facts.started or time.perf_counter(),
-            subscription=None,
-        )
+        view = expression_context(ctx)
         try:
             return self.compiled.evaluate(view, variables=ctx.variables)
         except ExpressionRuntimeError as exc:
@@ -81,10 +51,6 @@ class _Expression:
         return value
 
 
-def _facts(ctx: PolicyContext) -> RequestFacts:
-    return ctx.facts if isinstance(ctx.facts, RequestFacts) else RequestFacts(gateway_id="")
-
-
 def expression_compiler() -> ExpressionCompiler:
     """An `ExpressionCompiler` for `PolicySet(..., expressions=...)`."""
 
@@ -95,6 +61,6 @@ def expression_compiler() -> ExpressionCompiler:
             raise PolicyCompileError(
                 f"expression: {exc}", line=line, column=column, reason="Expression"
             ) from exc
-        return _Expression(compiled, _facts)
+        return _Expression(compiled)
 
     return compile_one

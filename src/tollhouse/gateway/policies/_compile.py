@@ -11,9 +11,9 @@ the operations it covers: it is returned, never raised for the whole configurati
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from tollhouse.contracts import ApiConfig, GatewayConfiguration, OperationConfig
+from tollhouse.contracts import ApiConfig, FragmentConfig, GatewayConfiguration, OperationConfig
 
 from . import (
     _access,
@@ -28,9 +28,10 @@ from . import (
     _transformation,
 )
 from ._compose import Scope, compose
-from ._document import PolicyDocument, parse_policy_document
+from ._document import PolicyDocument, PolicyFragment, parse_policy_document
 from ._errors import PolicyCompileError
 from ._execute import CompiledPolicies
+from ._fragments import parse_fragments
 from ._registry import Registry
 from ._values import ExpressionCompiler, refuse_expressions
 
@@ -71,6 +72,7 @@ def _build(
     registry: Registry,
     expressions: ExpressionCompiler,
     samples: Mapping[str, bytes] | None,
+    fragments: Mapping[str, PolicyFragment],
 ) -> CompiledPolicies | PolicyCompileError:
     documents: list[tuple[Scope, PolicyDocument | None]] = []
     for scope, parsed in layers:
@@ -80,7 +82,9 @@ def _build(
     try:
         sections = compose(documents)
         compiled = {
-            name: registry.compile_section(name, elements, expressions=expressions, samples=samples)
+            name: registry.compile_section(
+                name, elements, expressions=expressions, samples=samples, fragments=fragments
+            )
             for name, elements in sections.items()
         }
     except PolicyCompileError as exc:
@@ -102,8 +106,11 @@ def compile_operation_policies(
     registry: Registry | None = None,
     expressions: ExpressionCompiler = refuse_expressions,
     samples: Mapping[str, bytes] | None = None,
+    fragments: Iterable[FragmentConfig] | None = None,
 ) -> CompiledPolicies | PolicyCompileError:
-    """One operation's effective policies (through `product`, by name, when given)."""
+    """One operation's effective policies (through `product`, by name, when given).
+    `fragments`: the policy fragments include-fragment may name, instead of the
+    configuration's (an offline checker reads them from files)."""
     product_policy = None
     if product is not None:
         product_policy = next((p.policy for p in config.products if p.name == product), None)
@@ -113,7 +120,10 @@ def compile_operation_policies(
         (Scope.API, _parse(api.policy, config, Scope.API)),
         (Scope.OPERATION, _parse(operation.policy, config, Scope.OPERATION)),
     ]
-    return _build(layers, registry or default_registry(), expressions, samples)
+    parsed = parse_fragments(
+        config.fragments if fragments is None else fragments, config.named_values
+    )
+    return _build(layers, registry or default_registry(), expressions, samples, parsed)
 
 
 class PolicySet:
@@ -129,6 +139,7 @@ class PolicySet:
         self._registry = registry or default_registry()
         self._expressions = expressions
         self._global = _parse(config.policy, config, Scope.GLOBAL)
+        self._fragments = parse_fragments(config.fragments, config.named_values)
         self._products = {p.name: _parse(p.policy, config, Scope.PRODUCT) for p in config.products}
         self._apis = {a.name: _parse(a.policy, config, Scope.API) for a in config.apis}
         self._operations = {
@@ -165,6 +176,6 @@ class PolicySet:
             (Scope.API, self._apis.get(api)),
             (Scope.OPERATION, self._operations.get((api, operation))),
         ]
-        result = _build(layers, self._registry, self._expressions, None)
+        result = _build(layers, self._registry, self._expressions, None, self._fragments)
         self._cache[key] = result
         return result

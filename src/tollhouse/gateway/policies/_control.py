@@ -1,4 +1,4 @@
-"""Control flow: choose/when/otherwise, retry, wait. (include-fragment: not yet.)"""
+"""Control flow: choose/when/otherwise, retry, wait."""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ A document is `<policies>` with at most one each of `<inbound>`, `<backend>`, `<
 `<on-error>` (apim-self-hosted-gateway.md §8). The parser is expat with every declaration
 handler refusing: no DOCTYPE, no entity (internal or external), no processing of anything but
 elements, attributes and text. Every element keeps its line and column for error messages.
+A policy fragment is `<fragment>` holding policies directly, parsed by the same parser; it
+"can't include a policy section identifier … or the `<base/>` element" (APIM, "Reuse policy
+configurations").
 
 Named values are substituted textually *before* parsing, as APIM does ("`{{DisplayName}}` is
 substituted inside policy text", §8), matched by display name case-insensitively. Their values
@@ -31,6 +34,7 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
 
 SECTIONS = ("inbound", "backend", "outbound", "on-error")
+FRAGMENT_ROOT = "fragment"
 _NAMED_VALUE = re.compile(r"\{\{([^{}]*)\}\}")
 
 
@@ -65,6 +69,16 @@ class PolicyDocument:
 
     def section(self, name: str) -> tuple[Element, ...] | None:
         return self.sections.get(name)
+
+
+@dataclass(frozen=True)
+class PolicyFragment:
+    """A policy fragment as parsed for one configuration: its policies, or the error that
+    every document including it reports (an unused broken fragment harms nothing)."""
+
+    name: str
+    policies: tuple[Element, ...] = ()
+    error: PolicyCompileError | None = None
 
 
 def substitute_named_values(text: str, named_values: Iterable[NamedValueConfig]) -> str:
@@ -139,16 +153,67 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1)
 
 
-def parse_policy_document(
-    text: str, named_values: Iterable[NamedValueConfig] | None = None
-) -> PolicyDocument:
-    """Substitute named values (when given), parse, and check the `<policies>` shape."""
+def _parse_root(text: str, named_values: Iterable[NamedValueConfig] | None) -> Element:
     positions = None
     if named_values is not None:
         substituted, spans = _substitute(text, named_values)
         positions = _Positions(text, substituted, spans)
         text = substituted
-    root = parse_xml(text, positions)
+    return parse_xml(text, positions)
+
+
+def parse_policy_fragment(
+    text: str, named_values: Iterable[NamedValueConfig] | None = None
+) -> tuple[Element, ...]:
+    """Substitute named values (when given), parse, check the `<fragment>` shape, and
+    return its policies."""
+    root = _parse_root(text, named_values)
+    if root.name != FRAGMENT_ROOT:
+        raise PolicyCompileError(
+            f"the root element of a policy fragment must be <{FRAGMENT_ROOT}>, not <{root.name}>",
+            line=root.line,
+            column=root.column,
+        )
+    if root.text.strip():
+        raise PolicyCompileError(
+            f"text is not allowed directly inside <{FRAGMENT_ROOT}>",
+            line=root.line,
+            column=root.column,
+        )
+    for child in root.children:
+        if child.name in SECTIONS:
+            raise PolicyCompileError(
+                f"a policy fragment cannot contain the section <{child.name}>",
+                line=child.line,
+                column=child.column,
+            )
+    base = _find(root.children, "base")
+    if base is not None:
+        raise PolicyCompileError(
+            "a policy fragment cannot contain <base />",
+            line=base.line,
+            column=base.column,
+            policy="base",
+        )
+    return root.children
+
+
+def _find(elements: tuple[Element, ...], name: str) -> Element | None:
+    """The first element named `name` at any depth (bounded by MAX_DEPTH at parse)."""
+    for element in elements:
+        if element.name == name:
+            return element
+        found = _find(element.children, name)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_policy_document(
+    text: str, named_values: Iterable[NamedValueConfig] | None = None
+) -> PolicyDocument:
+    """Substitute named values (when given), parse, and check the `<policies>` shape."""
+    root = _parse_root(text, named_values)
     if root.name != "policies":
         raise PolicyCompileError(
             f"the root element must be <policies>, not <{root.name}>",

@@ -75,6 +75,22 @@ class ForwardSettings:
 
 
 @dataclass(frozen=True)
+class OutgoingCall:
+    """A request a policy makes on its own (send-request, send-one-way-request); the
+    pipeline's `call` sends it through the gateway's upstream pool."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    timeout: float
+
+
+# Raises `UpstreamError` (tollhouse.gateway.http) when the call fails; the body streams.
+Call = Callable[[OutgoingCall], Awaitable["PolicyResponse"]]
+
+
+@dataclass(frozen=True)
 class LastError:
     """APIM `context.LastError`."""
 
@@ -85,6 +101,14 @@ class LastError:
     section: str
     path: str
     policy_id: str
+
+
+class MetricSink(Protocol):
+    """Where emit-metric's values go (the gateway's RequestMetrics); I/O-free."""
+
+    def emit_metric(
+        self, namespace: str, name: str, dimensions: Sequence[tuple[str, str]], value: float
+    ) -> None: ...
 
 
 @dataclass
@@ -109,6 +133,14 @@ class PolicyContext:
     # What expressions read beyond the above (gateway id, host, request id…), set by the
     # pipeline; opaque here.
     facts: object | None = None
+    # emit-metric's destination, supplied by the pipeline; None: metrics are not kept.
+    metrics: MetricSink | None = None
+    # The expressions' `context` view of this request, made on first use (_context).
+    expression_view: object | None = None
+    # How send-request reaches other services, and how send-one-way-request starts a call
+    # without waiting (False: dropped); set by the pipeline.
+    call: Call | None = None
+    call_one_way: Callable[[OutgoingCall], bool] | None = None
 
 
 class Step(Protocol):

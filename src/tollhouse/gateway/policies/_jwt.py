@@ -34,12 +34,14 @@ from tollhouse.oidc import (
     SigningKeySource,
     TokenVerifier,
 )
+from tollhouse.settings import SettingsError, parse_timespan
 
 from ._document import Element
 from ._errors import PolicyRuntimeError
 from ._execute import PolicyContext, PolicyResponse, apim_error, header_values, remove_header
 from ._registry import CompileContext, Registry
 from ._values import ValueSource
+from .expressions._values import as_jwt
 
 # APIM validate-jwt: failed-validation-error-message default.
 DEFAULT_ERROR_MESSAGE = "Unauthorized. Access token is missing or invalid."
@@ -201,7 +203,8 @@ class _ValidateToken:
             if not claim.satisfied(claims):
                 self._fail(ctx, "TokenClaimNotAllowed", f"JWT claim {claim.name} not allowed.")
         if self.output is not None:
-            ctx.variables[self.output] = dict(claims)
+            # APIM: the validated token, as a `Jwt` (what AsJwt() returns), for expressions.
+            ctx.variables[self.output] = as_jwt(token)
         return None
 
     async def _verify(self, token: str) -> Mapping[str, Any]:
@@ -280,12 +283,17 @@ def _claims(element: Element, cctx: CompileContext) -> tuple[_Claim, ...]:
 
 
 def _leeway(element: Element, cctx: CompileContext) -> float:
-    text = element.attributes.get("clock-skew", "0")
-    if not text.isdigit() or int(text) > MAX_LEEWAY_SECONDS:
+    """APIM clock-skew: a TimeSpan (`00:02:00`) or whole seconds; default 0."""
+    text = element.attributes.get("clock-skew", "0").strip()
+    try:
+        seconds = float(text) if text.isdigit() else parse_timespan("clock-skew", text)
+    except SettingsError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_LEEWAY_SECONDS:
         raise cctx.error(
             element, f"<{element.name}>: clock-skew must be 0 to {MAX_LEEWAY_SECONDS} seconds"
         )
-    return float(text)
+    return seconds
 
 
 def _hmac_keys(element: Element, cctx: CompileContext) -> tuple[bytes, ...]:
@@ -446,10 +454,13 @@ def compile_validate_azure_ad_token(
     tenant = element.attributes["tenant-id"].strip()
     authority = services.azure_ad_authority.rstrip("/")
     # entra.md: v2 tokens are issued by {authority}/{tenant}/v2.0; v1 tokens of the public
-    # cloud by https://sts.windows.net/{tenant}/.
+    # cloud by https://sts.windows.net/{tenant}/, of another authority (a sovereign cloud's
+    # or the Tollhouse directory) by {authority}/{tenant}/.
     issuers = [f"{authority}/{tenant}/v2.0"]
     if authority == DEFAULT_AZURE_AD_AUTHORITY:
         issuers.append(f"https://sts.windows.net/{tenant}/")
+    else:
+        issuers.append(f"{authority}/{tenant}/")
     audiences = _texts(element, cctx, "audiences", "audience")
     if not audiences:
         raise cctx.error(element, "<validate-azure-ad-token>: <audiences> is required")

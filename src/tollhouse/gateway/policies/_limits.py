@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tollhouse.contracts import SubscriptionConfig, parse_instant
 from tollhouse.gateway.limits import CounterStore, Hit, MemoryCounterStore
 
 from ._document import Element
@@ -24,6 +25,9 @@ Clock = Callable[[], float]
 
 # APIM rate-limit / rate-limit-by-key: renewal-period is a sliding window of at most 300 s.
 MAX_RENEWAL_PERIOD = 300
+# APIM quota-by-key: "The start of each period is calculated relative to first-period-start",
+# whose default is 0001-01-01T00:00:00Z.
+DEFAULT_FIRST_PERIOD_START = "0001-01-01T00:00:00Z"
 
 # Counters outlive a configuration: a new configuration must not hand every client a fresh
 # window. `register(registry, store=…)` gives a registry its own (tests, shared stores).
@@ -50,8 +54,7 @@ def _int(source: ValueSource, ctx: PolicyContext, what: str) -> int:
 
 
 def _subscription(ctx: PolicyContext) -> str:
-    # Per-subscription counters need the caller's subscription id, which the pipeline does
-    # not put in the context yet; until then the product's callers share one counter.
+    # Per-subscription counters: callers without a subscription share the product's counter.
     subscription = getattr(ctx.facts, "subscription_id", None)
     return f"{ctx.product or ''}/{subscription or ''}"
 
@@ -206,6 +209,18 @@ def _hhmmss(seconds: float) -> str:
     return f"{days}.{text}" if days else text
 
 
+def _subscription_start(ctx: PolicyContext) -> float:
+    """Where the caller's quota windows start, in epoch seconds. APIM quota, renewal-period:
+    "The start of each period is calculated relative to the start time of the subscription":
+    its startDate, else its createdDate; a request without either keeps the epoch."""
+    subscription = getattr(ctx.facts, "subscription", None)
+    if isinstance(subscription, SubscriptionConfig):
+        for text in (subscription.start_date, subscription.created_date):
+            if text is not None:
+                return parse_instant(text).timestamp()
+    return 0.0
+
+
 @dataclass(frozen=True)
 class _Quota:
     policy: str
@@ -215,13 +230,23 @@ class _Quota:
     condition: ConditionSource | None
     store: CounterStore
     clock: Clock
+    # quota-by-key: first-period-start in epoch seconds; None: quota, per subscription.
+    first_period_start: float | None
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
         counts = self.condition is None or self.condition.test(ctx)
-        # A fixed window; APIM starts it at the subscription's start, which the context does
-        # not carry: windows start at multiples of the period since the epoch.
+        origin = self.first_period_start
+        if origin is None:
+            origin = _subscription_start(ctx)
+        # A fixed window [origin + k·period, origin + (k+1)·period); Retry-After counts to
+        # its end.
         hit = await self.store.hit_fixed(
-            f"{self.policy}|{self.key(ctx)}", self.period, self.calls, int(counts), self.clock()
+            f"{self.policy}|{self.key(ctx)}",
+            self.period,
+            self.calls,
+            int(counts),
+            self.clock(),
+            origin,
         )
         if hit.allowed:
             return None
@@ -253,8 +278,6 @@ def _compile_quota(
     if "bandwidth" in element.attributes:
         # Counting response kilobytes needs the response's size after it is sent.
         raise cctx.error(element, f"<{element.name}>: bandwidth quotas are not supported")
-    if "first-period-start" in element.attributes:
-        raise cctx.error(element, f"<{element.name}>: first-period-start is not supported")
     if "calls" not in element.attributes:
         raise cctx.error(element, f"<{element.name}>: attribute 'calls' is required")
     numbers = {}
@@ -265,10 +288,21 @@ def _compile_quota(
         numbers[name] = int(text)
     key: Callable[[PolicyContext], str]
     condition: ConditionSource | None = None
+    first_period_start: float | None = None
     if by_key:
         key = cctx.value(element, element.attributes["counter-key"]).evaluate
         if "increment-condition" in element.attributes:
             condition = cctx.condition(element, element.attributes["increment-condition"])
+        # first-period-start: ISO 8601, "Policy expressions aren't allowed".
+        text = element.attributes.get("first-period-start", DEFAULT_FIRST_PERIOD_START).strip()
+        try:
+            first_period_start = parse_instant(text).timestamp()
+        except ValueError:
+            raise cctx.error(
+                element,
+                f"<{element.name}>: first-period-start must be an ISO 8601 date-time such as "
+                "2026-01-01T00:00:00Z",
+            ) from None
     else:
         scope, path = cctx.scope.value, cctx.path
 
@@ -276,7 +310,14 @@ def _compile_quota(
             return f"{scope}|{_owner(ctx, scope)}|{path}|{_subscription(ctx)}"
 
     return _Quota(
-        element.name, key, numbers["calls"], numbers["renewal-period"], condition, store, clock
+        element.name,
+        key,
+        numbers["calls"],
+        numbers["renewal-period"],
+        condition,
+        store,
+        clock,
+        first_period_start,
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from ._body_reads import with_body_reads
 from ._compose import Scope, ScopedElement
 from ._document import SECTIONS as SECTION_ORDER
-from ._document import Element
+from ._document import Element, PolicyFragment
 from ._errors import PolicyCompileError
 from ._execute import LocatedStep, Step, StepLocation
 from ._values import (
@@ -28,6 +29,13 @@ from ._values import (
 CompileFunction = Callable[[Element, "CompileContext"], Step]
 
 
+@dataclass
+class FragmentBudget:
+    """How many elements include-fragment has inserted while compiling one section."""
+
+    used: int = 0
+
+
 @dataclass(frozen=True)
 class CompileContext:
     registry: Registry
@@ -40,6 +48,11 @@ class CompileContext:
     # Whether set-header/set-body act on the response: outbound and on-error do, inbound and
     # backend act on the request; return-response's children act on the response it returns.
     on_response: bool | None = None
+    # The configuration's policy fragments by lower-cased name (include-fragment), and the
+    # fragments being included around this element, outermost first (cycles, nesting depth).
+    fragments: Mapping[str, PolicyFragment] = field(default_factory=dict)
+    fragment_chain: tuple[str, ...] = ()
+    fragment_budget: FragmentBudget = field(default_factory=FragmentBudget)
 
     @property
     def targets_response(self) -> bool:
@@ -125,7 +138,7 @@ class Registry:
                 f"policy '{element.name}' is not allowed in section {cctx.section} "
                 f"(only in {', '.join(s for s in SECTION_ORDER if s in sections)})",
             )
-        step = function(element, replace(cctx, path=path))
+        step = with_body_reads(function(element, replace(cctx, path=path)), element)
         where = StepLocation(
             source=element.name,
             scope=cctx.scope.value,
@@ -142,7 +155,11 @@ class Registry:
         *,
         expressions: ExpressionCompiler = refuse_expressions,
         samples: Mapping[str, bytes] | None = None,
+        fragments: Mapping[str, PolicyFragment] | None = None,
     ) -> tuple[Step, ...]:
+        """`fragments`: what include-fragment may name, by name (case-insensitive)."""
+        by_name = {name.lower(): f for name, f in (fragments or {}).items()}
+        budget = FragmentBudget()
         steps = []
         for i, scoped in enumerate(elements):
             cctx = CompileContext(
@@ -151,6 +168,8 @@ class Registry:
                 scope=scoped.scope,
                 expressions=expressions,
                 samples=samples or {},
+                fragments=by_name,
+                fragment_budget=budget,
             )
             path = f"{section}/{scoped.element.name}[{i}]"
             steps.append(self.compile_element(scoped.element, cctx, path))

@@ -14,7 +14,7 @@ from ._document import Element
 from ._errors import PolicyRuntimeError
 from ._execute import HeaderPairs, PolicyContext, PolicyResponse, parse_query
 from ._registry import CompileContext, Registry
-from ._values import ValueSource
+from ._values import ValueSource, is_expression
 
 EXISTS_ACTIONS = ("override", "skip", "append", "delete")
 
@@ -89,7 +89,8 @@ def compile_set_header(element: Element, cctx: CompileContext) -> _SetPairs:
     if not name.startswith("@") and not _TOKEN.match(name):
         raise cctx.error(element, f"<set-header>: '{name}' is not a header name")
     for value in element.children:
-        if not _FIELD_VALUE.match(value.text):
+        # An expression may span lines; what it evaluates to is checked when it runs.
+        if not is_expression(value.text) and not _FIELD_VALUE.match(value.text):
             raise cctx.error(value, "<set-header>: a header value cannot contain CR, LF or NUL")
     return _SetPairs(
         cctx.value(element, element.attributes["name"]),

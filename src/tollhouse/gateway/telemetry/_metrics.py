@@ -4,6 +4,8 @@ posts to the control plane (DESIGN §2). One dict update per request; no locks (
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tollhouse.contracts import MetricPoint, Telemetry
@@ -12,6 +14,27 @@ from tollhouse.contracts import MetricPoint, Telemetry
 # folded into one overflow series rather than growing memory.
 MAX_SERIES = 10_000
 OVERFLOW = "(other)"
+# Distinct (namespace, name, dimensions) series of emit-metric kept for Prometheus; dimension
+# values come from requests, so past this new series are dropped (and counted), not kept.
+MAX_CUSTOM_SERIES = 2_000
+# A dimension value is cut to this length: one series' labels stay bounded.
+MAX_DIMENSION_VALUE_CHARS = 256
+
+log = logging.getLogger("tollhouse.gateway.telemetry")
+
+# (namespace, name, ((dimension, value), …)) of one emit-metric series.
+CustomKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def _printable(text: str, limit: int) -> str:
+    """Valid UTF-8 (a lone surrogate from an expression cannot be exposed), cut to `limit`."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass
+class CustomSeries:
+    count: int = 0
+    total: float = 0.0
 
 
 @dataclass
@@ -28,6 +51,9 @@ class RequestMetrics:
         self.totals: dict[tuple[str, str, str], _Series] = {}
         self._since = dt.datetime.now(dt.UTC)
         self.requests_total = 0
+        # emit-metric's series (never drained, like `totals`) and those dropped past the cap.
+        self.custom: dict[CustomKey, CustomSeries] = {}
+        self.custom_dropped = 0
 
     def record(self, api: str, operation: str, status: int, duration_ms: float) -> None:
         self.requests_total += 1
@@ -43,6 +69,35 @@ class RequestMetrics:
             series.duration_sum += duration_ms
             if duration_ms > series.duration_max:
                 series.duration_max = duration_ms
+
+    def emit_metric(
+        self, namespace: str, name: str, dimensions: Sequence[tuple[str, str]], value: float
+    ) -> None:
+        """One emit-metric value: added to its series' sum and count (MetricSink)."""
+        key = (
+            _printable(namespace, MAX_DIMENSION_VALUE_CHARS),
+            _printable(name, MAX_DIMENSION_VALUE_CHARS),
+            tuple(
+                (
+                    _printable(d, MAX_DIMENSION_VALUE_CHARS),
+                    _printable(v, MAX_DIMENSION_VALUE_CHARS),
+                )
+                for d, v in dimensions
+            ),
+        )
+        series = self.custom.get(key)
+        if series is None:
+            if len(self.custom) >= MAX_CUSTOM_SERIES:
+                if not self.custom_dropped:
+                    log.warning(
+                        "emit-metric: more than %d series; values of new series are dropped",
+                        MAX_CUSTOM_SERIES,
+                    )
+                self.custom_dropped += 1
+                return
+            series = self.custom[key] = CustomSeries()
+        series.count += 1
+        series.total += value
 
     def drain(self, instance_id: str) -> Telemetry | None:
         """The metrics since the last drain, or None when there were no requests."""

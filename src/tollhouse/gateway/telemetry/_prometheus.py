@@ -4,17 +4,65 @@ configuration sync."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 
 from tollhouse.gateway.http import Body, Handler, Request, Response, ServerStats
 from tollhouse.gateway.sync import SyncAgent
-from tollhouse.gateway.telemetry._metrics import RequestMetrics
+from tollhouse.gateway.telemetry._metrics import CustomKey, RequestMetrics
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# Prometheus label names are [a-zA-Z_][a-zA-Z0-9_]*; a dimension ("API ID") becomes
+# `dimension_API_ID`, the prefix keeping it apart from `namespace` and `name`.
+_NOT_LABEL_CHAR = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
+def _custom_labels(key: CustomKey) -> str:
+    namespace, name, dimensions = key
+    labels = [f'namespace="{_label(namespace)}"', f'name="{_label(name)}"']
+    used: set[str] = set()
+    for dimension, value in dimensions:
+        label = "dimension_" + _NOT_LABEL_CHAR.sub("_", dimension)
+        candidate, n = label, 1
+        while candidate in used:  # "A B" and "A_B" in one series stay two labels
+            n += 1
+            candidate = f"{label}_{n}"
+        used.add(candidate)
+        labels.append(f'{candidate}="{_label(value)}"')
+    return ",".join(labels)
+
+
+def render_custom(metrics: RequestMetrics) -> list[str]:
+    """emit-metric's series: a summary (sum and count) per namespace, name and dimensions."""
+    lines = [
+        "# HELP tollhouse_policy_metric Values emitted by the emit-metric policy.",
+        "# TYPE tollhouse_policy_metric summary",
+    ]
+    for key, series in sorted(metrics.custom.items()):
+        labels = _custom_labels(key)
+        lines.append(f"tollhouse_policy_metric_sum{{{labels}}} {_number(series.total)}")
+        lines.append(f"tollhouse_policy_metric_count{{{labels}}} {series.count}")
+    lines += [
+        "# HELP tollhouse_policy_metric_dropped_total emit-metric values of series past the cap.",
+        "# TYPE tollhouse_policy_metric_dropped_total counter",
+        f"tollhouse_policy_metric_dropped_total {metrics.custom_dropped}",
+    ]
+    return lines
 
 
 def render(metrics: RequestMetrics, stats: ServerStats, agent: SyncAgent) -> str:
@@ -54,6 +102,7 @@ def render(metrics: RequestMetrics, stats: ServerStats, agent: SyncAgent) -> str
         f"tollhouse_config_rejected_total {sync.rejected_total}",
         "# TYPE tollhouse_config_sync_errors_total counter",
         f"tollhouse_config_sync_errors_total {sync.sync_errors_total}",
+        *render_custom(metrics),
     ]
     return "\n".join(lines) + "\n"
 

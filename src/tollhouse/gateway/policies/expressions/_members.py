@@ -66,7 +66,7 @@ STATIC_TYPES = frozenset(
 TYPE_NAMES = STATIC_TYPES | {
     "object", "Object", "float", "char", "byte", "JValue", "JProperty", "Jwt",
     "BasicAuthCredentials", "IEnumerable", "List", "IList", "Dictionary", "IDictionary",
-    "KeyValuePair", "Match", "Group",
+    "KeyValuePair", "Match", "Group", "IResponse",
 }  # fmt: skip
 
 _ALIASES = {
@@ -1413,4 +1413,8 @@ def is_instance(value: object, type_ref: str) -> bool:
         "JProperty": lambda v: isinstance(v, JProperty),
     }
     check = checks.get(t)
-    return check(value) if check else type_name(value) == t
+    if check is not None:
+        return check(value)
+    # A caller-supplied object names the C# types it stands for in `csharp_types` (lower
+    # case, so expressions cannot read it): send-request's response is an `IResponse`.
+    return type_name(value) == t or t in getattr(value, "csharp_types", ())
