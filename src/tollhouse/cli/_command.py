@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from tollhouse.cli._output import OUTPUT_FORMATS, Column
@@ -16,6 +17,17 @@ from tollhouse.cli._profile import PROFILE_ENV
 from tollhouse.cli._session import Session
 
 Handler = Callable[[argparse.Namespace, Session], Any]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A handler's result already formatted by the command, printed as is, with the exit
+    status it means (a checker's findings are output, not an `ERROR:`)."""
+
+    text: str
+    exit_status: int = 0
+
+
 # A string: `_SubParsersAction` is generic to type checkers only.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tollhouse import __version__
-from tollhouse.cli import _ad, _apim, _control_plane, _dev, _gateway, _role, _servers
-from tollhouse.cli._command import Subparsers, add_global_options
+from tollhouse.cli import _ad, _apim, _control_plane, _dev, _gateway, _policy, _role, _servers
+from tollhouse.cli._command import Rendered, Subparsers, add_global_options
 from tollhouse.cli._errors import CliError
 from tollhouse.cli._output import printable, render
 from tollhouse.cli._session import Session
@@ -27,6 +27,7 @@ COMMAND_GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     _control_plane.register,
     _apim.register,
     _gateway.register,
+    _policy.register,
     _dev.register,
 )
 
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = Session(args.profile)
     try:
         result = args.run(args, session)
+        if isinstance(result, Rendered):
+            print(result.text)
+            return result.exit_status
         text = render(result, args.output, args.columns)
     except CliError as exc:
         print(f"ERROR: {printable(exc.message)}", file=sys.stderr)
