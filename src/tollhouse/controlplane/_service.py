@@ -67,6 +67,8 @@ class ControlPlane:
         self.clock = clock
         self._snapshots: dict[str, GatewayConfiguration] = {}
         self._snapshot_lock = asyncio.Lock()
+        # The resources of the last revision read, shared by the snapshots built from it.
+        self._loaded: tuple[int, list[StoredResource]] | None = None
         # The latest expiry of a token issued by generateToken, per gateway (for warnings).
         self._token_expiry: dict[str, dt.datetime] = {}
         self._event_reads: dict[
@@ -246,7 +248,13 @@ class ControlPlane:
         if cached is not None and cached.revision == self.watcher.revision:
             return cached
         async with self._snapshot_lock:
-            revision, resources = await asyncio.to_thread(self.store.load_all)
+            loaded = self._loaded
+            if loaded is not None and loaded[0] == self.watcher.revision:
+                # Many gateways fetch after each change: the service is read once per revision.
+                revision, resources = loaded
+            else:
+                revision, resources = await asyncio.to_thread(self.store.load_all)
+                self._loaded = (revision, resources)
             cached = self._snapshots.get(key)
             if cached is not None and cached.revision == revision:
                 return cached
