@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tollhouse.gateway._settings import AuthMode, GatewaySettings
+from tollhouse.gateway._settings import (
+    SERVER_LIMIT_KEYS,
+    UPSTREAM_LIMIT_KEYS,
+    AuthMode,
+    GatewaySettings,
+    _limit_error,
+)
+from tollhouse.gateway.http import ServerLimits, UpstreamLimits
 from tollhouse.pki import KeyPair, self_signed_certificate
 from tollhouse.settings import SettingsError
 
@@ -73,6 +80,7 @@ def test_every_key_has_its_documented_default() -> None:
     assert settings.forwarded_proto_enabled is False
     assert settings.deployment == {}
     assert settings.identity is None
+    assert settings.gc_young_threshold == 50_000
 
 
 def test_every_key_is_read_when_given(tmp_path: Path) -> None:
@@ -102,9 +110,11 @@ def test_every_key_is_read_when_given(tmp_path: Path) -> None:
                 "observability.opentelemetry.enabled": "true",
                 "observability.opentelemetry.collector.uri": "http://otel:4317",
                 "net.server.http.forwarded.proto.enabled": "true",
+                "runtime.gc.youngThreshold": "2000",
             }
         )
     )
+    assert settings.gc_young_threshold == 2000
     assert settings.endpoint == "https://cp.example:9443/prefix"
     assert settings.scope == "https://azure-api.us/configuration/.default"
     assert settings.disable_certificate_validation is True
@@ -515,3 +525,229 @@ def test_an_expired_gateway_token_still_loads_so_the_backup_can_be_served() -> N
     expired = f"gw-one&202001010000&{SIGNATURE}"
     settings = GatewaySettings.load(base(**{"config.service.auth": f"GatewayKey {expired}"}))
     assert settings.credential_expires_at == dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+# --- the HTTP layer's limits (net.server.http.*, net.client.http.*) ---------------------------
+
+SERVER_KEYS_GIVEN = {
+    "net.server.http.maxRequestTargetSize": "4096",
+    "net.server.http.maxHeaderSize": "16384",
+    "net.server.http.maxHeaderCount": "50",
+    "net.server.http.maxBodySize": "1048576",
+    "net.server.http.maxDrainSize": "0",
+    "net.server.http.bodyHighWater": "131072",
+    "net.server.http.bodyLowWater": "32768",
+    "net.server.http.maxPipelinedRequests": "4",
+    "net.server.http.maxConnections": "500",
+    "net.server.http.maxConnectionsPerClient": "20",
+    "net.server.http.listenBacklog": "128",
+    "net.server.http.headerTimeout": "5",
+    "net.server.http.bodyTimeout": "00:00:30",
+    "net.server.http.keepAliveTimeout": "120",
+    "net.server.http.writeTimeout": "2.5",
+    "net.server.http.tlsHandshakeTimeout": "3",
+    "net.server.http.lingerTimeout": "0.5",
+    "net.server.http.shutdownGracePeriod": "00:01:00",
+}
+UPSTREAM_KEYS_GIVEN = {
+    "net.client.http.maxConnectionsPerOrigin": "10",
+    "net.client.http.maxIdlePerOrigin": "0",
+    "net.client.http.idleTimeout": "1.5",
+    "net.client.http.connectTimeout": "00:00:02",
+    "net.client.http.bodyTimeout": "90",
+    "net.client.http.maxResponseHeadSize": "8192",
+    "net.client.http.maxResponseHeaders": "40",
+}
+
+
+def test_the_http_limits_default_to_the_constants_next_to_their_code() -> None:
+    settings = GatewaySettings.load(base())
+    assert settings.server_limits == ServerLimits()
+    assert settings.upstream_limits == UpstreamLimits()
+    assert settings.server_limits.max_body_size == 100 * 1024 * 1024
+    assert settings.server_limits.max_connections_per_client is None
+    assert settings.upstream_limits.connect_timeout == 5.0
+    assert settings.trusted_proxies == ()
+
+
+def test_every_server_limit_key_sets_its_field() -> None:
+    settings = GatewaySettings.load(base(**SERVER_KEYS_GIVEN))
+    assert settings.server_limits == ServerLimits(
+        max_request_target=4096,
+        max_header_block=16384,
+        max_header_count=50,
+        max_body_size=1048576,
+        max_drain_size=0,
+        body_high_water=131072,
+        body_low_water=32768,
+        max_pipelined_requests=4,
+        max_connections=500,
+        max_connections_per_client=20,
+        listen_backlog=128,
+        header_timeout=5.0,
+        body_timeout=30.0,
+        keepalive_timeout=120.0,
+        write_timeout=2.5,
+        tls_handshake_timeout=3.0,
+        linger_timeout=0.5,
+        shutdown_grace=60.0,
+    )
+
+
+def test_every_upstream_limit_key_sets_its_field() -> None:
+    settings = GatewaySettings.load(base(**UPSTREAM_KEYS_GIVEN))
+    assert settings.upstream_limits == UpstreamLimits(
+        max_connections_per_origin=10,
+        max_idle_per_origin=0,
+        idle_timeout=1.5,
+        connect_timeout=2.0,
+        body_timeout=90.0,
+        max_response_head_size=8192,
+        max_response_headers=40,
+    )
+
+
+def test_every_field_of_both_limits_has_a_key() -> None:
+    assert set(SERVER_LIMIT_KEYS) == set(ServerLimits.__dataclass_fields__)
+    assert set(UPSTREAM_LIMIT_KEYS) == set(UpstreamLimits.__dataclass_fields__)
+    assert set(SERVER_LIMIT_KEYS.values()) == set(SERVER_KEYS_GIVEN)
+    assert set(UPSTREAM_LIMIT_KEYS.values()) == set(UPSTREAM_KEYS_GIVEN)
+
+
+def test_limit_keys_are_read_in_upper_snake_form_and_from_an_env_file(tmp_path: Path) -> None:
+    env = tmp_path / "env.conf"
+    env.write_text("net.client.http.maxResponseHeaders=12\n")
+    settings = GatewaySettings.load(
+        base(NET_SERVER_HTTP_MAXBODYSIZE="2048", NET_CLIENT_HTTP_IDLETIMEOUT="00:00:01"), env
+    )
+    assert settings.server_limits.max_body_size == 2048
+    assert settings.upstream_limits.idle_timeout == 1.0
+    assert settings.upstream_limits.max_response_headers == 12
+
+
+@pytest.mark.parametrize("word", ["none", "None", "NONE"])
+def test_none_lifts_the_limits_that_may_be_lifted(word: str) -> None:
+    settings = GatewaySettings.load(
+        base(
+            **{
+                "net.server.http.maxBodySize": word,
+                "net.server.http.maxConnectionsPerClient": word,
+            }
+        )
+    )
+    assert settings.server_limits.max_body_size is None
+    assert settings.server_limits.max_connections_per_client is None
+
+
+def test_a_body_limit_of_zero_allows_no_body_and_a_grace_of_zero_cancels_at_once() -> None:
+    settings = GatewaySettings.load(
+        base(
+            **{
+                "net.server.http.maxBodySize": "0",
+                "net.server.http.shutdownGracePeriod": "0",
+            }
+        )
+    )
+    assert settings.server_limits.max_body_size == 0
+    assert settings.server_limits.shutdown_grace == 0.0
+
+
+INVALID_LIMITS: list[tuple[str, str]] = [
+    ("net.server.http.maxRequestTargetSize", "8k"),
+    ("net.server.http.maxRequestTargetSize", "0"),
+    ("net.server.http.maxHeaderSize", "-1"),
+    ("net.server.http.maxHeaderCount", "0"),
+    ("net.server.http.maxBodySize", "-1"),
+    ("net.server.http.maxBodySize", "100MiB"),
+    ("net.server.http.maxDrainSize", "none"),
+    ("net.server.http.maxDrainSize", "-5"),
+    ("net.server.http.bodyHighWater", "0"),
+    ("net.server.http.bodyLowWater", "-1"),
+    ("net.server.http.maxPipelinedRequests", "0"),
+    ("net.server.http.maxConnections", "none"),
+    ("net.server.http.maxConnections", "0"),
+    ("net.server.http.maxConnectionsPerClient", "0"),
+    ("net.server.http.listenBacklog", "0"),
+    ("net.server.http.headerTimeout", "0"),
+    ("net.server.http.headerTimeout", "-1"),
+    ("net.server.http.bodyTimeout", "soon"),
+    ("net.server.http.keepAliveTimeout", "00:00:00"),
+    ("net.server.http.writeTimeout", "nan"),
+    ("net.server.http.tlsHandshakeTimeout", "inf"),
+    ("net.server.http.lingerTimeout", "1.00:00:01"),
+    ("net.server.http.shutdownGracePeriod", "-1"),
+    ("net.client.http.maxConnectionsPerOrigin", "0"),
+    ("net.client.http.maxIdlePerOrigin", "-1"),
+    ("net.client.http.idleTimeout", "0"),
+    ("net.client.http.connectTimeout", "0.0"),
+    ("net.client.http.bodyTimeout", "1e3"),
+    ("net.client.http.maxResponseHeadSize", "0"),
+    ("net.client.http.maxResponseHeaders", "many"),
+    ("net.server.http.forwarded.trustedProxies", "127.0.0.1/32, proxy.local"),
+    ("net.server.http.forwarded.trustedProxies", "10.0.0.0/33"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), INVALID_LIMITS)
+def test_an_invalid_limit_names_its_key(key: str, value: str) -> None:
+    assert refused(base(**{key: value})).key == key
+
+
+@pytest.mark.parametrize(("low", "high"), [("65536", "65536"), ("100", "50")])
+def test_a_low_water_mark_not_below_the_high_one_names_the_low_one(low: str, high: str) -> None:
+    error = refused(
+        base(**{"net.server.http.bodyLowWater": low, "net.server.http.bodyHighWater": high})
+    )
+    assert error.key == "net.server.http.bodyLowWater"
+    assert "net.server.http.bodyHighWater" in str(error)
+
+
+def test_the_default_low_water_mark_is_checked_against_a_lowered_high_one() -> None:
+    error = refused(base(**{"net.server.http.bodyHighWater": "1024"}))
+    assert error.key == "net.server.http.bodyLowWater"
+
+
+def test_a_dataclass_check_becomes_an_error_naming_the_key_of_its_field() -> None:
+    with pytest.raises(ValueError) as server:
+        ServerLimits(body_low_water=10, body_high_water=10)
+    assert _limit_error(server.value, SERVER_LIMIT_KEYS).key == "net.server.http.bodyLowWater"
+    with pytest.raises(ValueError) as timeout:
+        ServerLimits(body_timeout=0)
+    assert _limit_error(timeout.value, SERVER_LIMIT_KEYS).key == "net.server.http.bodyTimeout"
+    with pytest.raises(ValueError) as upstream:
+        UpstreamLimits(max_idle_per_origin=-1)
+    error = _limit_error(upstream.value, UPSTREAM_LIMIT_KEYS)
+    assert error.key == "net.client.http.maxIdlePerOrigin"
+    assert "\n" not in str(error)
+    unnamed = _limit_error(ValueError("something else"), UPSTREAM_LIMIT_KEYS)
+    assert unnamed.key == "net.client.http.*"
+
+
+def test_trusted_proxies_are_networks_and_bare_addresses() -> None:
+    settings = GatewaySettings.load(
+        base(**{"net.server.http.forwarded.trustedProxies": " 127.0.0.1, 10.1.2.3/8,, ::1 "})
+    )
+    assert [str(network) for network in settings.trusted_proxies] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+    ]
+
+
+def test_the_limit_keys_are_not_reported_as_unknown(caplog: pytest.LogCaptureFixture) -> None:
+    given = {
+        **SERVER_KEYS_GIVEN,
+        **UPSTREAM_KEYS_GIVEN,
+        "net.server.http.forwarded.trustedProxies": "127.0.0.1/32",
+        "net.server.http.maxBodySizes": "1",
+    }
+    with caplog.at_level(logging.DEBUG, logger="tollhouse.gateway.settings"):
+        GatewaySettings.load(base(**given))
+    unknown = [r.getMessage() for r in caplog.records if "unknown setting" in r.getMessage()]
+    assert unknown == ["ignoring unknown setting net.server.http.maxBodySizes"]
+
+
+@pytest.mark.parametrize("value", ["0", "99", "10000001", "many"])
+def test_a_collector_threshold_out_of_range_is_refused(value: str) -> None:
+    error = refused(base(**{"runtime.gc.youngThreshold": value}))
+    assert error.key == "runtime.gc.youngThreshold"

@@ -33,12 +33,13 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace, session: Session) -> None:
-    from tollhouse.gateway._runtime import run_gateway, trusted_proxies
+    from tollhouse.gateway._runtime import run_gateway
     from tollhouse.gateway._settings import GatewaySettings
 
+    # Every key is checked here, the HTTP limits and trusted proxies included: a bad value is
+    # one line naming its key, before anything listens.
     try:
         settings = GatewaySettings.load(os.environ, args.env_file)
-        trusted_proxies(settings)
     except (SettingsError, OSError) as exc:
         raise CliError(str(exc)) from exc
     level = {

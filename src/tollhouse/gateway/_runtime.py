@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 
 from tollhouse.contracts import GatewayConfiguration
 from tollhouse.gateway._pipeline import Pipeline
@@ -26,13 +27,13 @@ from tollhouse.gateway.telemetry import HeartbeatSender, Instance
 from tollhouse.gateway.telemetry._metrics import RequestMetrics
 from tollhouse.gateway.telemetry._prometheus import metrics_handler
 from tollhouse.oidc import IssuerMetadataCache
-from tollhouse.settings import SettingsError
 
 log = logging.getLogger("tollhouse.gateway")
 
-# In-flight requests get this long to finish on SIGTERM (Kubernetes gives 30 s by default;
-# the seeds' manifests set terminationGracePeriodSeconds: 60).
-DEFAULT_SHUTDOWN_GRACE_SECONDS = 30.0
+# In-flight requests get this long to finish on SIGTERM unless
+# `net.server.http.shutdownGracePeriod` says otherwise (Kubernetes gives 30 s by default; the
+# seeds' manifests set terminationGracePeriodSeconds: 60).
+DEFAULT_SHUTDOWN_GRACE_SECONDS = ServerLimits().shutdown_grace
 TELEMETRY_INTERVAL_SECONDS = 60.0
 # A gateway serves its clients wherever it runs (a pod, a VM).
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
@@ -66,7 +67,8 @@ class GatewayProcess:
             except Exception as exc:  # telemetry during an outage is lost, as in APIM
                 log.info("telemetry not delivered: %s", exc)
 
-    async def stop(self, grace: float = DEFAULT_SHUTDOWN_GRACE_SECONDS) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop; `grace` defaults to the server's `shutdown_grace`."""
         await self.server.shutdown(grace)
         if self.metrics_server is not None:
             await self.metrics_server.shutdown(1.0)
@@ -83,21 +85,10 @@ class GatewayProcess:
         await self.credentials.close()
 
 
-TRUSTED_PROXIES = "net.server.http.forwarded.trustedProxies"
-
-
 def trusted_proxies(settings: GatewaySettings) -> list[IPv4Network | IPv6Network]:
-    """The peers whose forwarding headers are believed: a comma-separated list of CIDRs."""
-    text = settings.source.get(TRUSTED_PROXIES) or ""
-    networks = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(ip_network(item, strict=False))
-        except ValueError as exc:
-            raise SettingsError(TRUSTED_PROXIES, "must list IP networks (CIDR)") from exc
-    return networks
+    """The peers whose forwarding headers are believed
+    (`net.server.http.forwarded.trustedProxies`, read and checked with the other settings)."""
+    return list(settings.trusted_proxies)
 
 
 def token_authority(settings: GatewaySettings) -> str:
@@ -114,8 +105,9 @@ async def start_gateway(
     host: str = ALL_INTERFACES,
     limits: ServerLimits | None = None,
 ) -> GatewayProcess:
+    """Starts everything; `limits` (tests) replaces the server limits of the settings."""
     metrics = RequestMetrics()
-    upstream = UpstreamPool()
+    upstream = UpstreamPool(settings.upstream_limits)
     signing_keys = IssuerMetadataCache(
         verify=str(settings.ca_bundle) if settings.ca_bundle is not None else None,
         user_agent="tollhouse-gateway",
@@ -125,6 +117,7 @@ async def start_gateway(
         upstream,
         metrics,
         honour_forwarded_proto=settings.forwarded_proto_enabled,
+        trusted_proxies=settings.trusted_proxies,
         registry=default_registry(tokens),
     )
     tls = CertificateSelector()
@@ -140,7 +133,7 @@ async def start_gateway(
     agent = SyncAgent(client, backup, apply, events_wait=settings.events_wait)
     instance = Instance.current(settings.deployment)
     heartbeats = HeartbeatSender(client, agent, instance, interval=settings.heartbeat_interval)
-    server = GatewayServer(pipeline.handle, limits)
+    server = GatewayServer(pipeline.handle, limits or settings.server_limits)
 
     await agent.start()
     addresses = [await server.start(host, settings.http_port)]
@@ -175,8 +168,18 @@ async def start_gateway(
     return process
 
 
+def tune_collector(young_threshold: int) -> None:
+    """The garbage collector for a long-running server: what is loaded by now (modules,
+    classes) is never collected, so it is set aside; the young generation is collected every
+    `young_threshold` allocations instead of CPython's 700 (runtime.gc.youngThreshold)."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, old)
+
+
 async def run_gateway(settings: GatewaySettings, *, host: str = ALL_INTERFACES) -> None:
     """Runs until SIGTERM or SIGINT, then stops gracefully."""
+    tune_collector(settings.gc_young_threshold)
     process = await start_gateway(settings, host=host)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

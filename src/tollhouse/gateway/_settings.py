@@ -5,6 +5,11 @@ Sources, in order: the environment under the dotted name, the environment in upp
 then an env-file (`tollhouse.settings`). Every invalid value stops start-up with one
 `SettingsError` line naming the key; no message echoes a secret (a GatewayKey token, a client
 secret, a certificate password). Unknown dotted keys are ignored with a debug log.
+
+Every limit of the HTTP layer has a key (STYLE habit 5): `net.server.http.*` fills
+`ServerLimits` (downstream), `net.client.http.*` fills `UpstreamLimits` (the pool to backends).
+APIM names none of them, so they are Tollhouse keys; each default is the constant next to the
+code that enforces it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from tollhouse.gateway.http import ServerLimits, UpstreamLimits
 from tollhouse.identity import ClientCredentials, IdentityError
 from tollhouse.settings import SettingsError, SettingsSource, parse_timespan, read_env_file
 
@@ -63,6 +71,69 @@ BACKUP_ENABLED = "config.backup.enabled"
 HTTP_PORT = "net.server.http.port"
 HTTPS_PORT = "net.server.https.port"
 METRICS_PORT = "telemetry.metrics.port"
+TRUSTED_PROXIES = "net.server.http.forwarded.trustedProxies"
+GC_YOUNG_THRESHOLD = "runtime.gc.youngThreshold"
+
+# Allocations between two collections of the youngest generation. CPython's 700 makes a busy
+# gateway collect every few requests (a fifth of its time, and the p99); requests leave no
+# cycles behind, so collecting seldom costs little memory.
+DEFAULT_GC_YOUNG_THRESHOLD = 50_000
+
+# --- Tollhouse-only keys: the HTTP layer's limits (docs/settings.md) -------------------------
+# Each key maps to the field of the same meaning: sizes in bytes, deadlines in seconds.
+SERVER_LIMIT_KEYS: Mapping[str, str] = {
+    "max_request_target": "net.server.http.maxRequestTargetSize",
+    "max_header_block": "net.server.http.maxHeaderSize",
+    "max_header_count": "net.server.http.maxHeaderCount",
+    "max_body_size": "net.server.http.maxBodySize",
+    "max_drain_size": "net.server.http.maxDrainSize",
+    "body_high_water": "net.server.http.bodyHighWater",
+    "body_low_water": "net.server.http.bodyLowWater",
+    "max_pipelined_requests": "net.server.http.maxPipelinedRequests",
+    "max_connections": "net.server.http.maxConnections",
+    "max_connections_per_client": "net.server.http.maxConnectionsPerClient",
+    "listen_backlog": "net.server.http.listenBacklog",
+    "header_timeout": "net.server.http.headerTimeout",
+    "body_timeout": "net.server.http.bodyTimeout",
+    "keepalive_timeout": "net.server.http.keepAliveTimeout",
+    "write_timeout": "net.server.http.writeTimeout",
+    "tls_handshake_timeout": "net.server.http.tlsHandshakeTimeout",
+    "linger_timeout": "net.server.http.lingerTimeout",
+    "shutdown_grace": "net.server.http.shutdownGracePeriod",
+}
+UPSTREAM_LIMIT_KEYS: Mapping[str, str] = {
+    "max_connections_per_origin": "net.client.http.maxConnectionsPerOrigin",
+    "max_idle_per_origin": "net.client.http.maxIdlePerOrigin",
+    "idle_timeout": "net.client.http.idleTimeout",
+    "connect_timeout": "net.client.http.connectTimeout",
+    "body_timeout": "net.client.http.bodyTimeout",
+    "max_response_head_size": "net.client.http.maxResponseHeadSize",
+    "max_response_headers": "net.client.http.maxResponseHeaders",
+}
+# The least value of each count or size; a field absent here is a deadline. The dataclasses
+# check the same bounds; reading them here words the error for the key.
+_LEAST: Mapping[str, int] = {
+    "max_request_target": 1,
+    "max_header_block": 1,
+    "max_header_count": 1,
+    "max_body_size": 0,
+    "max_drain_size": 0,
+    "body_high_water": 1,
+    "body_low_water": 0,
+    "max_pipelined_requests": 1,
+    "max_connections": 1,
+    "max_connections_per_client": 1,
+    "listen_backlog": 1,
+    "max_connections_per_origin": 1,
+    "max_idle_per_origin": 0,
+    "max_response_head_size": 1,
+    "max_response_headers": 1,
+}
+# Limits that may be switched off: the word `none` means no limit.
+_UNLIMITED = "none"
+_MAY_BE_UNLIMITED = frozenset(
+    (SERVER_LIMIT_KEYS["max_body_size"], SERVER_LIMIT_KEYS["max_connections_per_client"])
+)
 
 # --- what the Azure workload identity webhook injects (entra.md §5.1) ------------------------
 AZURE_CLIENT_ID = "AZURE_CLIENT_ID"
@@ -94,6 +165,8 @@ DEFAULT_RATE_LIMIT_SYNC_PORT = 4290
 MAX_DEPLOYMENT_ENTRIES = 64
 # ARM keeps gateway names to 80 characters.
 MAX_GATEWAY_NAME = 80
+# A deadline of the HTTP layer longer than a day is a typo, not a wish.
+MAX_HTTP_DEADLINE_SECONDS = 86400.0
 
 LOG_FORMATS = ("none", "text", "json")
 LOG_LEVELS = ("all", "debug", "info", "warn", "error", "fatal")
@@ -184,6 +257,7 @@ class GatewaySettings:
     http_port: int = DEFAULT_HTTP_PORT
     https_port: int = DEFAULT_HTTPS_PORT
     metrics_port: int = DEFAULT_METRICS_PORT
+    gc_young_threshold: int = DEFAULT_GC_YOUNG_THRESHOLD
     neighborhood_host: str | None = None
     neighborhood_heartbeat_port: int = DEFAULT_NEIGHBORHOOD_HEARTBEAT_PORT
     rate_limit_sync_port: int = DEFAULT_RATE_LIMIT_SYNC_PORT
@@ -195,6 +269,10 @@ class GatewaySettings:
     opentelemetry_enabled: bool = False
     opentelemetry_collector_uri: str | None = None
     forwarded_proto_enabled: bool = False
+    # Peers whose X-Forwarded-* and Forwarded headers are believed.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    server_limits: ServerLimits = field(default_factory=ServerLimits)
+    upstream_limits: UpstreamLimits = field(default_factory=UpstreamLimits)
     deployment: Mapping[str, str] = field(default_factory=dict)
     # The same lookup, for components that read keys of their own (HTTP limits, policies).
     source: SettingsSource = field(
@@ -241,6 +319,10 @@ class _Reader:
     def flag(self, key: str, default: bool) -> bool:
         self.known.add(key)
         return self.source.boolean(key, default)
+
+    def count(self, key: str, default: int, *, minimum: int, maximum: int) -> int:
+        self.known.add(key)
+        return self.source.integer(key, default, minimum=minimum, maximum=maximum)
 
     def port(self, key: str, default: int, *, minimum: int) -> int:
         self.known.add(key)
@@ -339,6 +421,9 @@ class _Reader:
             http_port=self.port(HTTP_PORT, DEFAULT_HTTP_PORT, minimum=0),
             https_port=self.port(HTTPS_PORT, DEFAULT_HTTPS_PORT, minimum=0),
             metrics_port=self.port(METRICS_PORT, DEFAULT_METRICS_PORT, minimum=0),
+            gc_young_threshold=self.count(
+                GC_YOUNG_THRESHOLD, DEFAULT_GC_YOUNG_THRESHOLD, minimum=100, maximum=10_000_000
+            ),
             neighborhood_host=self.get(NEIGHBORHOOD_HOST),
             neighborhood_heartbeat_port=self.port(
                 NEIGHBORHOOD_HEARTBEAT_PORT, DEFAULT_NEIGHBORHOOD_HEARTBEAT_PORT, minimum=1
@@ -354,11 +439,73 @@ class _Reader:
             opentelemetry_enabled=otel,
             opentelemetry_collector_uri=collector,
             forwarded_proto_enabled=self.flag(FORWARDED_PROTO, False),
+            trusted_proxies=self.trusted_proxies(),
+            server_limits=self.server_limits(),
+            upstream_limits=self.upstream_limits(),
             deployment=self.deployment(),
             source=self.source,
         )
         self.log_unknown()
         return settings
+
+    def trusted_proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """A comma-separated list of CIDRs (a bare address is a /32 or /128)."""
+        networks = []
+        for item in (part.strip() for part in (self.get(TRUSTED_PROXIES) or "").split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise SettingsError(TRUSTED_PROXIES, "must list IP networks (CIDR)") from None
+        return tuple(networks)
+
+    def server_limits(self) -> ServerLimits:
+        values = self.limits(ServerLimits(), SERVER_LIMIT_KEYS)
+        low, high = values["body_low_water"], values["body_high_water"]
+        if low >= high:
+            raise SettingsError(
+                SERVER_LIMIT_KEYS["body_low_water"],
+                f"must be below {SERVER_LIMIT_KEYS['body_high_water']} ({high})",
+            )
+        try:
+            return ServerLimits(**values)
+        except ValueError as exc:
+            raise _limit_error(exc, SERVER_LIMIT_KEYS) from None
+
+    def upstream_limits(self) -> UpstreamLimits:
+        values = self.limits(UpstreamLimits(), UPSTREAM_LIMIT_KEYS)
+        try:
+            return UpstreamLimits(**values)
+        except ValueError as exc:
+            raise _limit_error(exc, UPSTREAM_LIMIT_KEYS) from None
+
+    def limits(self, defaults: object, keys: Mapping[str, str]) -> dict[str, Any]:
+        """Each field's key read as a count or size (`_LEAST`) or a deadline; unset keys keep
+        the field's default."""
+        values: dict[str, Any] = {}
+        for name, key in keys.items():
+            default = getattr(defaults, name)
+            if name in _LEAST:
+                values[name] = self.amount(key, default, minimum=_LEAST[name])
+            else:
+                values[name] = self.deadline(key, default, allow_zero=name == "shutdown_grace")
+        return values
+
+    def amount(self, key: str, default: int | None, *, minimum: int) -> int | None:
+        """A whole number of at least `minimum`, or `none` for a limit that may be lifted."""
+        value = self.get(key)
+        if value is None:
+            return default
+        if value.lower() == _UNLIMITED and key in _MAY_BE_UNLIMITED:
+            return None
+        return self.source.integer(key, 0 if default is None else default, minimum=minimum)
+
+    def deadline(self, key: str, default: float, *, allow_zero: bool) -> float:
+        number = self.seconds(key, default, minimum=0, maximum=MAX_HTTP_DEADLINE_SECONDS)
+        if number == 0 and not allow_zero:
+            raise SettingsError(key, "must be longer than zero")
+        return number
 
     def ca_bundle(self) -> Path | None:
         value = self.get(CA_BUNDLE)
@@ -509,6 +656,19 @@ class _Reader:
                     and not name.startswith(DEPLOYMENT_PREFIX)
                 ):
                     log.debug("ignoring unknown setting %s", name)
+
+
+def _limit_error(exc: ValueError, keys: Mapping[str, str]) -> SettingsError:
+    """A dataclass's own check as a one-line error naming the key of the first field its
+    message names (the whole family, `net.server.http.*`, if it names none)."""
+    message = str(exc)
+    named = [
+        (match.start(), name)
+        for name in keys
+        if (match := re.search(rf"\b{name}\b", message)) is not None
+    ]
+    key = keys[min(named)[1]] if named else next(iter(keys.values())).rsplit(".", 1)[0] + ".*"
+    return SettingsError(key, message)
 
 
 def _certificate_expiry(path: Path, password: str | None) -> dt.datetime:
