@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from tollhouse.contracts import GatewayConfiguration
 from tollhouse.gateway.http import (
     Body,
+    Headers,
     Request,
     Response,
     UpstreamError,
@@ -204,6 +205,9 @@ class Pipeline:
             trusted_proxy=self._trusted(request.client_ip),
             honour_forwarded_proto=self.honour_forwarded_proto,
         )
+        forward = policies.forward_only
+        if forward is not None and not forward.buffer_request_body:
+            return await self._forward(request, match, forwarded, query, forward)
         ctx = PolicyContext(
             policy_request(
                 request,
@@ -248,6 +252,36 @@ class Pipeline:
                 error.message[:MAX_UNSUPPORTED_REASON],
             )
         return http_response(response)
+
+    async def _forward(
+        self,
+        request: Request,
+        match: RouteMatch,
+        headers: Headers,
+        query: str,
+        settings: ForwardSettings,
+    ) -> Response:
+        """APIM's default pipeline (forward-request and nothing else), without a policy
+        context: what `_send` does for it, on the HTTP layer's own messages."""
+        base_url = match.api.service_url
+        if not base_url:
+            return apim_error(500, "The API has no backend service URL.")
+        url = base_url.rstrip("/") + match.backend_path + (f"?{query}" if query else "")
+        try:
+            answer = await self.upstream.request(
+                UpstreamRequest(
+                    method=request.method,
+                    url=url,
+                    headers=headers,
+                    body=request.body,
+                    timeout=settings.timeout or self.forward_timeout,
+                )
+            )
+        except UpstreamError as exc:
+            log.warning("backend %s: %s", urlsplit(url).netloc, exc)
+            return error_response(exc)
+        # The pool has removed the backend's hop-by-hop fields already.
+        return answer
 
     async def _send(self, ctx: PolicyContext) -> PolicyResponse:
         """forward-request: the request as the policies left it, to the backend."""

@@ -46,7 +46,7 @@ def test_every_upstream_error_is_an_upstream_error_with_the_status_it_becomes() 
 def test_the_default_limits_are_the_documented_ones() -> None:
     limits = http.UpstreamLimits()
     assert limits.max_connections_per_origin == 100
-    assert limits.max_idle_per_origin == 20
+    assert limits.max_idle_per_origin == 100
     assert limits.idle_timeout == 4.0
     assert limits.connect_timeout == 5.0
     assert limits.body_timeout == 60.0

@@ -30,7 +30,7 @@ from . import (
 from ._compose import Scope, compose
 from ._document import PolicyDocument, PolicyFragment, parse_policy_document
 from ._errors import PolicyCompileError
-from ._execute import CompiledPolicies
+from ._execute import CompiledPolicies, ForwardSettings, LocatedStep, Step
 from ._fragments import parse_fragments
 from ._registry import Registry
 from ._values import ExpressionCompiler, refuse_expressions
@@ -94,7 +94,19 @@ def _build(
         backend=compiled["backend"],
         outbound=compiled["outbound"],
         on_error=compiled["on-error"],
+        forward_only=_forward_only(compiled),
     )
+
+
+def _forward_only(sections: Mapping[str, tuple[Step, ...]]) -> ForwardSettings | None:
+    """The forward-request settings when forwarding is all the sections do."""
+    if sections["inbound"] or sections["outbound"] or sections["on-error"]:
+        return None
+    backend = sections["backend"]
+    if len(backend) != 1:
+        return None
+    step = backend[0].step if isinstance(backend[0], LocatedStep) else backend[0]
+    return _responses.forward_settings(step)
 
 
 def compile_operation_policies(

@@ -215,6 +215,9 @@ class CompiledPolicies:
     backend: tuple[Step, ...] = ()
     outbound: tuple[Step, ...] = ()
     on_error: tuple[Step, ...] = ()
+    # Set when the policies do nothing but forward the request (APIM's default pipeline):
+    # the gateway may then forward without building a policy context.
+    forward_only: ForwardSettings | None = None
 
     async def execute(self, ctx: PolicyContext, send: Send) -> PolicyResponse:
         """Run the sections over `ctx`; forward-request calls `send` to reach the backend (it

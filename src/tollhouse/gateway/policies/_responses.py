@@ -78,6 +78,11 @@ class _ForwardRequest:
         return None
 
 
+def forward_settings(step: object) -> ForwardSettings | None:
+    """The settings of a forward-request step; None for any other step."""
+    return step.settings if isinstance(step, _ForwardRequest) else None
+
+
 def compile_forward_request(element: Element, cctx: CompileContext) -> _ForwardRequest:
     # follow-redirects, buffer-response, fail-on-error-status-code and http-version are not
     # implemented: refused rather than ignored.
