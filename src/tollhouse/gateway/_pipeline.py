@@ -135,9 +135,21 @@ class Pipeline:
     def apply(self, config: GatewayConfiguration) -> list[str]:
         """Compile, then swap; raises (and keeps the current one) when it does not compile.
         Returns the operations whose policies cannot run, for heartbeats."""
-        if self.current is not None and self.current.config == config:
-            return self.unsupported(self.current)
-        compiled = compile_configuration(config, self.registry)
+        return self.install(self.prepare(config))
+
+    def prepare(self, config: GatewayConfiguration) -> CompiledConfiguration:
+        """Compile `config` (no request sees it yet); raises when it cannot run. Touches no
+        state, so that it may run in another thread while this one serves."""
+        current = self.current
+        if current is not None and current.config == config:
+            return current
+        return compile_configuration(config, self.registry)
+
+    def install(self, compiled: CompiledConfiguration) -> list[str]:
+        """Swap `compiled` in (one assignment); the operations whose policies cannot run."""
+        if compiled is self.current:
+            return self.unsupported(compiled)
+        config = compiled.config
         self.current = compiled
         log.info("configuration revision %d applied (%d APIs)", config.revision, len(config.apis))
         for (api, operation, product), error in compiled.policies.errors.items():

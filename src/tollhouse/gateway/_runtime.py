@@ -122,8 +122,11 @@ async def start_gateway(
     )
     tls = CertificateSelector()
 
-    def apply(config: GatewayConfiguration) -> list[str]:
-        unsupported = pipeline.apply(config)
+    async def apply(config: GatewayConfiguration) -> list[str]:
+        # Compiling a large configuration takes a while: it runs in a thread, so the event
+        # loop keeps serving the current one until the swap.
+        compiled = await asyncio.to_thread(pipeline.prepare, config)
+        unsupported = pipeline.install(compiled)
         tls.update(config)
         return unsupported
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from tollhouse.contracts import NamedValueConfig
+from dataclasses import replace
+
+from tollhouse.contracts import GatewayConfiguration, NamedValueConfig
 from tollhouse.gateway.policies import (
     CompiledPolicies,
     PolicyCompileError,
     PolicySet,
     default_registry,
 )
+from tollhouse.gateway.policies._bridge import expression_compiler
 
-from .support import configuration, doc, error
+from .support import Backend, configuration, context, doc, error
 
 
 def test_an_unsupported_policy_names_the_policy_section_and_position() -> None:
@@ -148,3 +151,37 @@ def test_the_default_registry_lists_the_implemented_policies() -> None:
         "trace",
         "emit-metric",
     }
+
+
+def _two_apis(api_policy: str) -> GatewayConfiguration:
+    config = configuration(api_policy=api_policy)
+    first = config.apis[0]
+    second = replace(first, name="other", path="other", display_name="Other")
+    return replace(config, apis=(first, second))
+
+
+def test_operations_whose_documents_are_the_same_share_one_compilation() -> None:
+    header = '<set-header name="x-a"><value>@(context.Api.Name)</value></set-header>'
+    policy = doc(header)
+    policies = PolicySet(_two_apis(policy), expressions=expression_compiler())
+    first = policies.for_operation("api", "op", None)
+    assert isinstance(first, CompiledPolicies)
+    assert policies.for_operation("other", "op", None) is first
+
+
+async def test_shared_rate_limits_still_count_per_api() -> None:
+    # A limit at API scope belongs to its API's document: two APIs with the same policy text
+    # keep separate counters even though they share the compiled steps.
+    policies = PolicySet(
+        _two_apis(
+            doc('<rate-limit calls="1" renewal-period="60" />', backend="<forward-request />")
+        )
+    )
+    statuses = []
+    for api in ("api", "other", "api"):
+        compiled = policies.for_operation(api, "op", None)
+        assert isinstance(compiled, CompiledPolicies)
+        ctx = context()
+        ctx.api, ctx.operation = api, "op"
+        statuses.append((await compiled.execute(ctx, Backend())).status)
+    assert statuses == [200, 200, 429]

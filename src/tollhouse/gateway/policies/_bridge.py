@@ -54,13 +54,21 @@ class _Expression:
 def expression_compiler() -> ExpressionCompiler:
     """An `ExpressionCompiler` for `PolicySet(..., expressions=...)`."""
 
+    # The same expression text compiles once per compiler (one per configuration); compiled
+    # expressions hold no state between evaluations.
+    compiled_by_text: dict[str, _Expression] = {}
+
     def compile_one(text: str, line: int, column: int) -> ValueSource:
+        known = compiled_by_text.get(text)
+        if known is not None:
+            return known
         try:
             compiled = compile_expression(text)
         except ExpressionError as exc:
             raise PolicyCompileError(
                 f"expression: {exc}", line=line, column=column, reason="Expression"
             ) from exc
-        return _Expression(compiled)
+        compiled_by_text[text] = _Expression(compiled)
+        return compiled_by_text[text]
 
     return compile_one

@@ -150,16 +150,29 @@ class PolicySet:
     ) -> None:
         self._registry = registry or default_registry()
         self._expressions = expressions
-        self._global = _parse(config.policy, config, Scope.GLOBAL)
+        # Documents with the same text at the same scope are parsed once and are one object,
+        # so that operations whose layers are the same documents share one compilation.
+        parsed: dict[tuple[str | None, Scope], Parsed] = {}
+
+        def parse(text: str | None, scope: Scope) -> Parsed:
+            key = (text, scope)
+            if key not in parsed:
+                parsed[key] = _parse(text, config, scope)
+            return parsed[key]
+
+        self._global = parse(config.policy, Scope.GLOBAL)
         self._fragments = parse_fragments(config.fragments, config.named_values)
-        self._products = {p.name: _parse(p.policy, config, Scope.PRODUCT) for p in config.products}
-        self._apis = {a.name: _parse(a.policy, config, Scope.API) for a in config.apis}
+        self._products = {p.name: parse(p.policy, Scope.PRODUCT) for p in config.products}
+        self._apis = {a.name: parse(a.policy, Scope.API) for a in config.apis}
         self._operations = {
-            (a.name, o.name): _parse(o.policy, config, Scope.OPERATION)
+            (a.name, o.name): parse(o.policy, Scope.OPERATION)
             for a in config.apis
             for o in a.operations
         }
         self._cache: dict[tuple[str, str, str | None], CompiledPolicies | PolicyCompileError] = {}
+        # Compiled steps depend on the documents only (a counter's owner is read from the
+        # request), so equal layers share them: 1,000 APIs with one policy compile it once.
+        self._by_layers: dict[tuple[int, ...], CompiledPolicies | PolicyCompileError] = {}
         for api in config.apis:
             products = [None, *(p.name for p in config.products if api.name in p.apis)]
             for operation in api.operations:
@@ -188,6 +201,10 @@ class PolicySet:
             (Scope.API, self._apis.get(api)),
             (Scope.OPERATION, self._operations.get((api, operation))),
         ]
-        result = _build(layers, self._registry, self._expressions, None, self._fragments)
+        shared = tuple(id(document) for _, document in layers)
+        result = self._by_layers.get(shared)
+        if result is None:
+            result = _build(layers, self._registry, self._expressions, None, self._fragments)
+            self._by_layers[shared] = result
         self._cache[key] = result
         return result
