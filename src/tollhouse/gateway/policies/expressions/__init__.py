@@ -1,21 +1,22 @@
 """APIM policy expressions: `@(…)` and `@{ … return …; }` in APIM's C# subset.
 
-An interpreter over a parsed tree (never Python `eval`). `compile_expression` parses and
-resolves names once, when the policy document is loaded; `CompiledExpression.evaluate` runs the
-tree against a `context` the caller supplies (objects exposing C#-named attributes: `Request`,
-`Response`, `Variables`, …, see `_members` for how their methods are called) under a per-
-evaluation budget.
+An interpreter (never Python `eval`). `compile_expression` parses, resolves names and compiles
+the tree into closures once, when the policy document is loaded (`_closures`);
+`CompiledExpression.evaluate` runs them against a `context` the caller supplies (objects
+exposing C#-named attributes: `Request`, `Response`, `Variables`, …, see `_members` for how
+their methods are called) under a per-evaluation budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from . import _ast
+from ._closures import MAX_LOOP_ITERATIONS, MAX_STEPS, Program, compile_tree
 from ._errors import ExpressionBudgetExceeded, ExpressionError, ExpressionRuntimeError
-from ._evaluate import MAX_LOOP_ITERATIONS, MAX_STEPS, Evaluator
+from ._evaluate import Evaluator
 from ._members import MAX_VALUE_SIZE
 from ._parser import parse
 from ._values import BasicAuthCredentials, JArray, JObject, JToken, JValue, Jwt, render
@@ -55,6 +56,7 @@ class CompiledExpression:
     source: str
     is_block: bool
     body: tuple[_ast.Node, ...]
+    _program: Program | None = field(default=None, repr=False, compare=False)
 
     def evaluate(
         self,
@@ -67,7 +69,9 @@ class CompiledExpression:
         `clock` gives `DateTime.UtcNow`. Raises `ExpressionRuntimeError` (and its subclass
         `ExpressionBudgetExceeded`)."""
         try:
-            return Evaluator(context, variables, clock).run(self.is_block, self.body)
+            if self._program is None:
+                return Evaluator(context, variables, clock).run(self.is_block, self.body)
+            return self._program(context, variables, clock)
         except RecursionError:
             raise ExpressionBudgetExceeded("expression nested too deeply") from None
 
@@ -89,4 +93,9 @@ def compile_expression(text: str) -> CompiledExpression:
         is_block, body = parse(text)
     except RecursionError:
         raise ExpressionError("expression is nested too deeply", 1, 1) from None
-    return CompiledExpression(text, is_block, body)
+    try:
+        program: Program | None = compile_tree(is_block, body)
+    except RecursionError:
+        # A tree too deep to compile is too deep to evaluate: the tree walk reports it.
+        program = None
+    return CompiledExpression(text, is_block, body, program)

@@ -1,51 +1,40 @@
 """The tree-walking evaluator: C# semantics over the Python values of `_values`.
 
-Every evaluation has a budget (APIM bounds expressions by a CPU and allocation limit; ours are
-the named constants below): node visits, loop iterations and the size of every value built.
+The reference semantics of `_closures`, which compiles the same tree into closures and is what
+`CompiledExpression` runs; this one is kept to test and measure that one against. Both count
+the same steps and loop iterations against the budget of `_closures`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import _ast as ast
+from . import _operators as operators
+from ._closures import FOREIGN_ERRORS, MAX_LOOP_ITERATIONS, MAX_STEPS
 from ._errors import ExpressionBudgetExceeded, ExpressionError, ExpressionRuntimeError
 from ._members import (
     MAX_VALUE_SIZE,
     CSharpException,
-    LocalDictionary,
     OutResult,
     SizeExceeded,
     call_method,
     call_static,
+    construct,
     convert,
-    equals,
     format_value,
     get_property,
     get_static,
     index,
     is_instance,
     iterate,
-    plain,
     set_index,
-    subtract_datetimes,
     type_name,
-    wrap_integer,
 )
-from ._values import JArray, JObject, JProperty, JToken, JValue, render, to_token
+from ._values import JValue
 
-# Node visits per evaluation: a real policy expression takes well under a thousand.
-MAX_STEPS = 100_000
-# foreach iterations plus lambda invocations per evaluation.
-MAX_LOOP_ITERATIONS = 10_000
-
-# Python exceptions that members raise for what .NET reports as exceptions.
-_FOREIGN_ERRORS = (
-    CSharpException, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError,
-    OverflowError, UnicodeError, AttributeError,
-)  # fmt: skip
+_FOREIGN_ERRORS = FOREIGN_ERRORS
 
 
 class _Return(Exception):
@@ -124,7 +113,7 @@ class Evaluator:
         if isinstance(node, ast.Declare):
             value = None if node.value is None else self.eval(node.value, env)
             if node.type is not None and value is not None:
-                value = _declared(value, node.type.name)
+                value = operators.declared(value, node.type.name)
             env[node.name] = value
         elif isinstance(node, ast.Assign):
             self.assign(node, env)
@@ -145,12 +134,12 @@ class Evaluator:
 
     def assign(self, node: ast.Assign, env: dict[str, object]) -> None:
         if node.op in ("++", "--"):
-            value: object = self.binary_value(node.op[0], self.eval(node.target, env), 1, node)
+            value: object = operators.binary(node.op[0], self.eval(node.target, env), 1)
         else:
             assert node.value is not None
             value = self.eval(node.value, env)
             if node.op != "=":
-                value = self.binary_value(node.op[0], self.eval(node.target, env), value, node)
+                value = operators.binary(node.op[0], self.eval(node.target, env), value)
         target = node.target
         if isinstance(target, ast.Name):
             env[target.name] = value
@@ -311,60 +300,12 @@ class Evaluator:
     def new(self, node: ast.New, env: dict[str, object]) -> object:
         args = [self.eval(a.value, env) for a in node.args]
         items = [self.eval(i, env) for i in node.items] if node.items is not None else None
-        name = node.type.name
-        if node.type.array:
-            if args or items is None:
-                raise CSharpException("array creation needs an initializer")
-            return items
-        if name == "JObject":
-            if items:
-                raise CSharpException("collection initializers of JObject are not supported")
-            if len(args) == 1 and isinstance(args[0], list):
-                args = list(args[0])
-            result = JObject()
-            for arg in args:
-                if not isinstance(arg, JProperty):
-                    raise CSharpException("new JObject(...) takes JProperty arguments")
-                result.items[arg.Name] = arg.Value
-            return result
-        if name == "JProperty" and len(args) == 2 and not items:
-            value = args[1]
-            token = value if isinstance(value, JToken) else to_token(plain(value))
-            return JProperty(str(render(args[0])), token)
-        if name == "JArray":
-            values = (items or []) + args
-            if len(values) == 1 and isinstance(values[0], list):
-                values = list(values[0])
-            return JArray([to_token(v) if not isinstance(v, JToken) else v for v in values])
-        if name in ("List", "IList"):
-            return list(items or (list(args[0]) if args and isinstance(args[0], list) else []))
-        if name in ("Dictionary", "IDictionary") and not args and not items:
-            return LocalDictionary()
-        if name == "TimeSpan" and len(args) in (3, 4) and not items:
-            numbers = [int(convert(a, "long")) for a in args]  # type: ignore[call-overload]
-            days, rest = (numbers[0], numbers[1:]) if len(numbers) == 4 else (0, numbers)
-            return timedelta(days=days, hours=rest[0], minutes=rest[1], seconds=rest[2])
-        if name == "DateTime" and len(args) in (3, 6) and not items:
-            parts = [int(convert(a, "int")) for a in args]  # type: ignore[call-overload]
-            return datetime(*parts)
-        raise CSharpException(f"'new {name}' with these arguments is not supported")
+        return construct(node.type.name, node.type.array, args, items)
 
     # -- operators ---------------------------------------------------------------------------
 
     def unary(self, node: ast.Unary, value: object) -> object:
-        if isinstance(value, JValue):
-            value = value.value
-        if node.op == "!":
-            if not isinstance(value, bool):
-                raise CSharpException(f"operator '!' cannot be applied to '{type_name(value)}'")
-            return not value
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
-            raise CSharpException(f"operator '{node.op}' cannot be applied to '{type_name(value)}'")
-        if node.op == "-":
-            return wrap_integer(-value) if isinstance(value, int) else -value
-        return value
+        return operators.unary(node.op, value)
 
     def binary(self, node: ast.Binary, env: dict[str, object]) -> object:
         op = node.op
@@ -376,115 +317,4 @@ class Evaluator:
         if op == "??":
             return left if left is not None else self.eval(node.right, env)
         right = self.eval(node.right, env)
-        return self.binary_value(op, left, right, node)
-
-    def binary_value(self, op: str, left: object, right: object, node: ast.Node) -> object:
-        if op == "==":
-            return equals(left, right)
-        if op == "!=":
-            return not equals(left, right)
-        if op == "+" and (isinstance(left, str) or isinstance(right, str)):
-            # C# §12.10.5: string concatenation; a null operand is the empty string.
-            if isinstance(left, str) and isinstance(right, str):
-                total = len(left) + len(right)
-            else:
-                left, right = render(left), render(right)
-                total = len(left) + len(right)
-            if total > MAX_VALUE_SIZE:
-                raise SizeExceeded(f"a value would exceed {MAX_VALUE_SIZE} elements")
-            return f"{left}{right}"
-        if isinstance(left, JValue):
-            left = left.value
-        if isinstance(right, JValue):
-            right = right.value
-        if left is None or right is None:
-            # Lifted operators: arithmetic on null is null, comparisons are false.
-            return False if op in ("<", ">", "<=", ">=") else None
-        if op in ("<", ">", "<=", ">="):
-            return _compare(op, left, right)
-        return _arithmetic(op, left, right)
-
-
-def _declared(value: object, type_ref: str) -> object:
-    if type_ref in ("double", "float", "decimal") and isinstance(value, int):
-        return float(value)
-    return value
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _compare(op: str, left: object, right: object) -> bool:
-    if _is_number(left) and _is_number(right):
-        a: object = left
-        b: object = right
-    elif isinstance(left, datetime) and isinstance(right, datetime):
-        difference = subtract_datetimes(left, right)
-        a, b = difference, timedelta(0)
-    elif isinstance(left, timedelta) and isinstance(right, timedelta):
-        a, b = left, right
-    else:
-        raise CSharpException(
-            f"operator '{op}' cannot be applied to '{type_name(left)}' and '{type_name(right)}'"
-        )
-    if op == "<":
-        return bool(a < b)  # type: ignore[operator]
-    if op == ">":
-        return bool(a > b)  # type: ignore[operator]
-    if op == "<=":
-        return bool(a <= b)  # type: ignore[operator]
-    return bool(a >= b)  # type: ignore[operator]
-
-
-def _arithmetic(op: str, left: object, right: object) -> object:
-    if isinstance(left, int) and isinstance(right, int) and not isinstance(left | right, bool):
-        if isinstance(left, bool) or isinstance(right, bool):
-            raise CSharpException("arithmetic on bool")
-        if op == "+":
-            return wrap_integer(left + right)
-        if op == "-":
-            return wrap_integer(left - right)
-        if op == "*":
-            return wrap_integer(left * right)
-        if right == 0:
-            raise CSharpException("Attempted to divide by zero.")
-        # C# §12.10.3: integer division truncates toward zero; the remainder has the
-        # dividend's sign.
-        quotient = abs(left) // abs(right)
-        if (left < 0) != (right < 0):
-            quotient = -quotient
-        if op == "/":
-            return wrap_integer(quotient)
-        return left - right * quotient
-    if _is_number(left) and _is_number(right):
-        a, b = float(left), float(right)  # type: ignore[arg-type]
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            if b == 0:
-                return (
-                    math.nan
-                    if a == 0 or math.isnan(a)
-                    else math.copysign(math.inf, a) * (math.copysign(1, b))
-                )
-            return a / b
-        if b == 0 or math.isinf(a):
-            return math.nan
-        return math.fmod(a, b)
-    if isinstance(left, datetime):
-        if op == "-" and isinstance(right, datetime):
-            return subtract_datetimes(left, right)
-        if op in ("+", "-") and isinstance(right, timedelta):
-            return left + right if op == "+" else left - right
-    if isinstance(left, timedelta) and isinstance(right, timedelta) and op in ("+", "-"):
-        return left + right if op == "+" else left - right
-    if isinstance(left, timedelta) and op == "+" and isinstance(right, datetime):
-        return right + left
-    raise CSharpException(
-        f"operator '{op}' cannot be applied to '{type_name(left)}' and '{type_name(right)}'"
-    )
+        return operators.binary(op, left, right)

@@ -201,6 +201,49 @@ def canonical_type(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
+# -- constructors --------------------------------------------------------------------------
+
+
+def construct(name: str, array: bool, args: list[object], items: list[object] | None) -> object:
+    """`new T(args) { items }` of the types expressions may create."""
+    if array:
+        if args or items is None:
+            raise CSharpException("array creation needs an initializer")
+        return items
+    if name == "JObject":
+        if items:
+            raise CSharpException("collection initializers of JObject are not supported")
+        if len(args) == 1 and isinstance(args[0], list):
+            args = list(args[0])
+        result = JObject()
+        for arg in args:
+            if not isinstance(arg, JProperty):
+                raise CSharpException("new JObject(...) takes JProperty arguments")
+            result.items[arg.Name] = arg.Value
+        return result
+    if name == "JProperty" and len(args) == 2 and not items:
+        value = args[1]
+        token = value if isinstance(value, JToken) else to_token(plain(value))
+        return JProperty(str(render(args[0])), token)
+    if name == "JArray":
+        values = (items or []) + args
+        if len(values) == 1 and isinstance(values[0], list):
+            values = list(values[0])
+        return JArray([to_token(v) if not isinstance(v, JToken) else v for v in values])
+    if name in ("List", "IList"):
+        return list(items or (list(args[0]) if args and isinstance(args[0], list) else []))
+    if name in ("Dictionary", "IDictionary") and not args and not items:
+        return LocalDictionary()
+    if name == "TimeSpan" and len(args) in (3, 4) and not items:
+        numbers = [int(convert(a, "long")) for a in args]  # type: ignore[call-overload]
+        days, rest = (numbers[0], numbers[1:]) if len(numbers) == 4 else (0, numbers)
+        return timedelta(days=days, hours=rest[0], minutes=rest[1], seconds=rest[2])
+    if name == "DateTime" and len(args) in (3, 6) and not items:
+        parts = [int(convert(a, "int")) for a in args]  # type: ignore[call-overload]
+        return datetime(*parts)
+    raise CSharpException(f"'new {name}' with these arguments is not supported")
+
+
 # -- static members ------------------------------------------------------------------------
 
 
@@ -634,7 +677,25 @@ def _custom_number(value: int | float, fmt: str) -> str:
 # -- instance members ----------------------------------------------------------------------
 
 
+# Types whose properties `get_property` reads as attributes (the caller's objects, and values
+# like `Jwt` and `Match`) and whose methods `call_method` calls as Python methods (the caller's
+# objects): learnt as they are met, so that the common case costs a set lookup rather than the
+# chain of isinstance checks (several against ABCs) that decides it the first time. Bounded,
+# as a caller could make types without end.
+ATTRIBUTE_TYPES: set[type] = set()
+FOREIGN_TYPES: set[type] = set()
+_MAX_LEARNT_TYPES = 1024
+MISSING = object()
+
+
+def _learn(types: set[type], obj: object) -> None:
+    if len(types) < _MAX_LEARNT_TYPES:
+        types.add(type(obj))
+
+
 def get_property(obj: object, name: str) -> object:
+    if type(obj) in ATTRIBUTE_TYPES:
+        return _attribute(obj, name)
     if obj is None:
         raise CSharpException(f"Object reference not set to an instance of an object ('{name}')")
     if isinstance(obj, str | bytes):
@@ -671,14 +732,21 @@ def get_property(obj: object, name: str) -> object:
         return _timespan_property(obj, name)
     elif isinstance(obj, int | float | bool | uuid.UUID):
         pass
-    elif _public_name(name) and hasattr(obj, name):
-        value = getattr(obj, name)
-        if not callable(value):  # methods and classes are not values in C#
+    else:
+        _learn(ATTRIBUTE_TYPES, obj)
+        return _attribute(obj, name)
+    raise CSharpException(f"'{type_name(obj)}' does not contain a definition for '{name}'")
+
+
+def _attribute(obj: object, name: str) -> object:
+    if public_name(name):
+        value = getattr(obj, name, MISSING)
+        if value is not MISSING and not callable(value):  # methods and classes are not values
             return value
     raise CSharpException(f"'{type_name(obj)}' does not contain a definition for '{name}'")
 
 
-def _public_name(name: str) -> bool:
+def public_name(name: str) -> bool:
     return bool(name) and name[0].isupper() and not name.startswith("_")
 
 
@@ -750,6 +818,8 @@ def index(obj: object, keys: list[object]) -> object:
     if len(keys) != 1:
         raise CSharpException("multi-dimensional indexers are not supported")
     key = keys[0]
+    if type(obj) is JObject and type(key) is str:  # the common case, decided as below
+        return obj.items.get(key)
     if isinstance(obj, JValue):
         raise CSharpException(f"Cannot access child value on {_json_type(obj.value)}.")
     if isinstance(obj, JObject):
@@ -815,6 +885,16 @@ def call_method(
     type_args: tuple[str, ...],
     named: dict[str, object],
 ) -> object:
+    # The common cases first; each returns what the checks below would decide.
+    kind = type(obj)
+    if kind in FOREIGN_TYPES and name not in _SPECIAL_METHODS and public_name(name):
+        method = getattr(obj, name, None)
+        if callable(method):
+            return _call_foreign(method, name, args, type_args, named)
+    elif kind is str and not named and name != "GetType" and name != "ToString":
+        return _string_method(obj, name, args)  # type: ignore[arg-type]
+    elif (kind is dict or kind is list) and not named and name in _COLLECTION_METHODS:
+        return _collection_method(obj, name, args, type_args)
     if name == "GetType":
         raise CSharpException("reflection is not allowed in expressions")
     if obj is None:
@@ -856,18 +936,34 @@ def call_method(
         return _json_method(obj, name, args, type_args)
     if name in _COLLECTION_METHODS and (_is_sequence(obj) or isinstance(obj, Mapping)):
         return _collection_method(obj, name, args, type_args)
-    if _is_foreign(obj) and _public_name(name):
+    if _is_foreign(obj) and public_name(name):
         method = getattr(obj, name, None)
         if callable(method):
-            result = method(*type_args, *args, **named)
-            if type_args and name == "As":
-                return convert(result, type_args[0])
-            return result
+            return _call_foreign(method, name, args, type_args, named)
     raise CSharpException(f"'{type_name(obj)}' does not contain a method '{name}'")
 
 
+# Methods `call_method` treats alike whatever the object.
+_SPECIAL_METHODS = frozenset({"GetType", "ToString", "Equals"})
+
+
+def _call_foreign(
+    method: Callable[..., object],
+    name: str,
+    args: list[object],
+    type_args: tuple[str, ...],
+    named: dict[str, object],
+) -> object:
+    result = method(*type_args, *args, **named)
+    if type_args and name == "As":
+        return convert(result, type_args[0])
+    return result
+
+
 def _is_foreign(obj: object) -> bool:
-    return not isinstance(
+    if type(obj) in FOREIGN_TYPES:
+        return True
+    foreign = not isinstance(
         obj,
         str
         | bytes
@@ -885,6 +981,9 @@ def _is_foreign(obj: object) -> bool:
         | KeyValuePair
         | Match,
     )
+    if foreign and obj is not None:
+        _learn(FOREIGN_TYPES, obj)
+    return foreign
 
 
 def _enum_is(value: object, name: str) -> bool:
@@ -1392,27 +1491,29 @@ def wrap_integer(value: int, type_name_: str = "long") -> int:
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
+_INSTANCE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "double": lambda v: isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool),
+    "object": lambda v: True,
+    "DateTime": lambda v: isinstance(v, datetime),
+    "TimeSpan": lambda v: isinstance(v, timedelta),
+    "Guid": lambda v: isinstance(v, uuid.UUID),
+    "JObject": lambda v: isinstance(v, JObject),
+    "JArray": lambda v: isinstance(v, JArray),
+    "JValue": lambda v: isinstance(v, JValue),
+    "JToken": lambda v: isinstance(v, JToken),
+    "JProperty": lambda v: isinstance(v, JProperty),
+}
+
+
 def is_instance(value: object, type_ref: str) -> bool:
     t = canonical_type(type_ref)
     if value is None:
         return False
-    checks: dict[str, Callable[[object], bool]] = {
-        "string": lambda v: isinstance(v, str),
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "double": lambda v: isinstance(v, float),
-        "bool": lambda v: isinstance(v, bool),
-        "object": lambda v: True,
-        "DateTime": lambda v: isinstance(v, datetime),
-        "TimeSpan": lambda v: isinstance(v, timedelta),
-        "Guid": lambda v: isinstance(v, uuid.UUID),
-        "JObject": lambda v: isinstance(v, JObject),
-        "JArray": lambda v: isinstance(v, JArray),
-        "JValue": lambda v: isinstance(v, JValue),
-        "JToken": lambda v: isinstance(v, JToken),
-        "JProperty": lambda v: isinstance(v, JProperty),
-    }
-    check = checks.get(t)
+    check = _INSTANCE_CHECKS.get(t)
     if check is not None:
         return check(value)
     # A caller-supplied object names the C# types it stands for in `csharp_types` (lower
