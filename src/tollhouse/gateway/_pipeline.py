@@ -26,7 +26,6 @@ from tollhouse.gateway.http import (
     UpstreamRequest,
     error_response,
     prepare_forward_headers,
-    strip_response_hop_by_hop,
 )
 from tollhouse.gateway.policies import (
     ForwardSettings,
@@ -335,10 +334,9 @@ class Pipeline:
                 str(exc),
                 response=policy_response(error_response(exc)),
             ) from exc
+        # The pool has removed the backend's hop-by-hop fields already.
         return PolicyResponse(
-            answer.status,
-            headers=policy_headers(strip_response_hop_by_hop(answer.headers)),
-            body=answer.body,
+            answer.status, headers=policy_headers(answer.headers), body=answer.body
         )
 
     async def _call(self, outgoing: OutgoingCall) -> PolicyResponse:
@@ -356,7 +354,7 @@ class Pipeline:
         )
         return PolicyResponse(
             answer.status,
-            headers=policy_headers(strip_response_hop_by_hop(answer.headers)),
+            headers=policy_headers(answer.headers),
             body=answer.body,
         )
 

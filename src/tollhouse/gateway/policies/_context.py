@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from tollhouse.contracts import (
     ApiConfig,
@@ -122,15 +122,39 @@ def _multi(pairs: HeaderPairs) -> dict[str, list[str]]:
     return grouped
 
 
-def _headers(pairs: HeaderPairs) -> dict[str, list[str]]:
-    """Header fields, one entry per name whatever its case (RFC 9110 §5.1), under the case it
-    was first seen in; lookups ignore case too."""
-    grouped: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
-    for name, value in pairs:
-        key = names.setdefault(name.lower(), name)
-        grouped.setdefault(key, []).append(value)
-    return grouped
+class HeaderMap(Mapping[str, list[str]]):
+    """Header fields as APIM's `IReadOnlyDictionary<string, string[]>`, read in place from the
+    message's pairs (no copy per read): one entry per name whatever its case (RFC 9110 §5.1),
+    under the case it was first seen in; lookups ignore case."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs: HeaderPairs) -> None:
+        self._pairs = pairs
+
+    def __getitem__(self, name: str) -> list[str]:
+        folded = name.lower()
+        values = [v for k, v in self._pairs if k.lower() == folded]
+        if not values:
+            raise KeyError(name)
+        return values
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        folded = name.lower()
+        return any(k.lower() == folded for k, _ in self._pairs)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for name, _ in self._pairs:
+            folded = name.lower()
+            if folded not in seen:
+                seen.add(folded)
+                yield name
+
+    def __len__(self) -> int:
+        return len({k.lower() for k, _ in self._pairs})
 
 
 class BodyView:
@@ -196,8 +220,8 @@ class RequestView:
         return self._ctx.request.method
 
     @property
-    def Headers(self) -> dict[str, list[str]]:
-        return _headers(self._ctx.request.headers)
+    def Headers(self) -> HeaderMap:
+        return HeaderMap(self._ctx.request.headers)
 
     @property
     def OriginalUrl(self) -> UrlView:
@@ -218,8 +242,8 @@ class ResponseView:
         return self._ctx.response.reason
 
     @property
-    def Headers(self) -> dict[str, list[str]]:
-        return _headers(self._ctx.response.headers)
+    def Headers(self) -> HeaderMap:
+        return HeaderMap(self._ctx.response.headers)
 
 
 class ApiView:

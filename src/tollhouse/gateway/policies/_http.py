@@ -58,7 +58,9 @@ def policy_request(
 def backend_target(base_url: str, request: PolicyRequest, original_query: str) -> str:
     """The URL to forward to. The client's query string is kept byte for byte unless a
     policy changed it (re-encoding is not guaranteed to round-trip)."""
-    if request.query == parse_query(original_query):
+    if not original_query and not request.query:
+        query = ""
+    elif request.query == parse_query(original_query):
         query = original_query
     else:
         query = format_query(request.query)

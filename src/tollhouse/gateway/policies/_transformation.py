@@ -36,14 +36,13 @@ def _exists_action(element: Element, cctx: CompileContext) -> str:
 def _apply(
     pairs: HeaderPairs, name: str, action: str, values: list[str], *, ignore_case: bool
 ) -> None:
-    def same(key: str) -> bool:
-        return key.lower() == name.lower() if ignore_case else key == name
-
-    exists = any(same(k) for k, _ in pairs)
+    folded = name.lower()
+    kept = [(k, v) for k, v in pairs if (k.lower() != folded if ignore_case else k != name)]
+    exists = len(kept) != len(pairs)
     if action == "skip" and exists:
         return
     if action in ("override", "delete"):
-        pairs[:] = [(k, v) for k, v in pairs if not same(k)]
+        pairs[:] = kept
     if action != "delete":
         pairs.extend((name, v) for v in values)
 
