@@ -140,5 +140,7 @@ def prepare_forward_headers(
     proto = prior_proto if honour_forwarded_proto and prior_proto else scheme
     kept.append((X_FORWARDED_FOR, forwarded_for))
     kept.append((X_FORWARDED_PROTO, proto.encode("ascii")))
-    kept.append((X_FORWARDED_HOST, prior_host or host.encode("idna")))
+    # Host fields and SNI names are ASCII already (A-labels); the IDNA codec is slow.
+    encoded = host.encode("ascii") if host.isascii() else host.encode("idna")
+    kept.append((X_FORWARDED_HOST, prior_host or encoded))
     return kept
