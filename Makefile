@@ -28,10 +28,26 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
+# The component benchmarks print their own tables; bench/all.py runs the issue's figures
+# (gateway.py, propagation.py with tokens.py) and prints them as one table. The data-plane
+# benchmarks need nginx and wrk from the system's packages (docs/performance.md).
+BENCH_TOOLS := nginx wrk
+
 bench: $(STAMP)
-	$(BIN)/python bench/tokens.py
-	$(BIN)/python bench/controlplane.py
+	@missing=""; for tool in $(BENCH_TOOLS); do \
+	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "installing$$missing with apt-get"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/controlplane.py
+	$(BIN)/python bench/policies.py
+	$(BIN)/python bench/expressions.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
