@@ -4,6 +4,7 @@ what earlier policies changed, and bodies read into memory only where expression
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
@@ -352,3 +353,23 @@ async def test_expressions_read_the_subscriptions_dates() -> None:
     )
     await undated.execute(with_facts(context()), backend)
     assert header(backend.seen[1][0], "x-unset") == "True"
+
+
+async def test_a_request_through_expressions_leaves_no_reference_cycles() -> None:
+    # The gateway collects garbage seldom (runtime.gc.youngThreshold): a request must be freed
+    # by reference counting alone, or collections pile up and stall the event loop.
+    policies = compile_with_expressions(
+        api_policy=doc(
+            inbound=headers_setting(a="context.Request.Headers.Count", b="context.RequestId"),
+            backend="<forward-request />",
+        )
+    )
+    await policies.execute(with_facts(context()), Recorder())  # warm: caches filled
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            await policies.execute(with_facts(context()), Recorder())
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

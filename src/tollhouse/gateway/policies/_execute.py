@@ -224,7 +224,12 @@ class CompiledPolicies:
         raises `PolicyRuntimeError` for a backend failure, e.g. source `forward-request`, reason
         `BackendConnectionFailure`, with a 502 response, so that on-error sees it)."""
         ctx.send = send
-        response = await self._execute(ctx)
+        try:
+            response = await self._execute(ctx)
+        finally:
+            # The expressions' view refers back to the context: left in place, every request
+            # would leave a reference cycle for the garbage collector to find.
+            ctx.expression_view = None
         for name, value in ctx.final_headers:
             if not header_values(response.headers, name):
                 response.headers.append((name, value))
