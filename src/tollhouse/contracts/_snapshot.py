@@ -28,6 +28,19 @@ def hash_key(key: str) -> str:
 
 
 @dataclass(frozen=True)
+class ResponseExample:
+    """An operation's example response body for a status and content type (what
+    mock-response answers)."""
+
+    status: int
+    content_type: str
+    body: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "contentType": self.content_type, "body": self.body}
+
+
+@dataclass(frozen=True)
 class OperationConfig:
     name: str
     display_name: str
@@ -35,6 +48,7 @@ class OperationConfig:
     url_template: str
     template_parameters: tuple[Mapping[str, Any], ...] = ()
     policy: str | None = None
+    examples: tuple[ResponseExample, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +58,7 @@ class OperationConfig:
             "urlTemplate": self.url_template,
             "templateParameters": [dict(p) for p in self.template_parameters],
             "policy": self.policy,
+            "examples": [e.to_json() for e in self.examples],
         }
 
 
@@ -294,6 +309,23 @@ def _operation(value: Any, where: str) -> OperationConfig:
             read.obj(p, f"{where}.templateParameters[{i}]") for i, p in enumerate(params)
         ),
         policy=read.optional_text(doc, "policy", where),
+        # Absent from snapshots and backups written before examples travelled: none.
+        examples=tuple(
+            _example(e, f"{where}.examples[{i}]")
+            for i, e in enumerate(read.items(doc.get("examples", []), f"{where}.examples"))
+        ),
+    )
+
+
+def _example(value: Any, where: str) -> ResponseExample:
+    doc = read.obj(value, where)
+    status = doc.get("status")
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ContractError(f"{where}.status", "must be an HTTP status code")
+    return ResponseExample(
+        status=status,
+        content_type=read.text(doc, "contentType", where),
+        body=read.text(doc, "body", where, default=""),
     )
 
 

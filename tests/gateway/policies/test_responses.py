@@ -51,11 +51,32 @@ async def test_mock_response_uses_the_operations_sample() -> None:
     steps = default_registry().compile_section(
         "inbound",
         [ScopedElement(Scope.OPERATION, element)],
-        samples={"application/json": b'{"id": 1}'},
+        samples={(200, "application/json"): b'{"id": 1}', (404, "application/json"): b"{}"},
     )
     response, _, _ = await run(CompiledPolicies(inbound=steps))
     assert response.headers == [("content-type", "application/json")]
     assert await body(response) == b'{"id": 1}'
+
+
+async def test_mock_response_picks_the_example_of_its_status_and_content_type() -> None:
+    samples = {(201, "text/plain"): b"made", (201, "application/xml"): b"<made/>"}
+
+    async def answer(xml: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        steps = default_registry().compile_section(
+            "inbound", [ScopedElement(Scope.OPERATION, parse_xml(xml))], samples=samples
+        )
+        response, _, _ = await run(CompiledPolicies(inbound=steps))
+        return response.status, response.headers, await body(response)
+
+    xml = '<mock-response status-code="201" content-type="application/xml" />'
+    assert await answer(xml) == (201, [("content-type", "application/xml")], b"<made/>")
+    # Without content-type: application/json, else the status's first example.
+    assert await answer('<mock-response status-code="201" />') == (
+        201,
+        [("content-type", "text/plain")],
+        b"made",
+    )
+    assert await answer('<mock-response status-code="500" />') == (500, [], b"")
 
 
 async def test_forward_request_records_its_settings() -> None:

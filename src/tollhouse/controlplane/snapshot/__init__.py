@@ -3,7 +3,8 @@
 from tollhouse.controlplane.snapshot._build import (
     ResourceView,
     build_configuration,
+    response_examples,
     subscription_scope,
 )
 
-__all__ = ["ResourceView", "build_configuration", "subscription_scope"]
+__all__ = ["ResourceView", "build_configuration", "response_examples", "subscription_scope"]

@@ -9,6 +9,7 @@ REST names.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,7 @@ from tollhouse.contracts import (
     NamedValueConfig,
     OperationConfig,
     ProductConfig,
+    ResponseExample,
     SubscriptionConfig,
     hash_key,
 )
@@ -61,6 +63,41 @@ def _segment(path: str, index: int) -> str:
 
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def response_examples(responses: object) -> tuple[ResponseExample, ...]:
+    """The example bodies of an operation's responses (Azure REST `ResponseContract`:
+    `representations[].examples`, or the older `sample`), one per status and content type,
+    for mock-response. A JSON example that is not a string travels as its JSON text."""
+    found: dict[tuple[int, str], ResponseExample] = {}
+    for response in responses if isinstance(responses, list) else ():
+        if not isinstance(response, dict):
+            continue
+        status = response.get("statusCode")
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            continue
+        for representation in response.get("representations") or ():
+            if not isinstance(representation, dict):
+                continue
+            content_type = representation.get("contentType")
+            body = _example_value(representation)
+            if isinstance(content_type, str) and body is not None:
+                found.setdefault(
+                    (status, content_type.lower()),
+                    ResponseExample(status, content_type.lower(), body),
+                )
+    return tuple(found.values())
+
+
+def _example_value(representation: dict[str, Any]) -> str | None:
+    examples = representation.get("examples")
+    if isinstance(examples, dict) and examples:
+        chosen = examples.get("default", next(iter(examples.values())))
+        if isinstance(chosen, dict) and "value" in chosen:
+            value = chosen["value"]
+            return value if isinstance(value, str) else json.dumps(value)
+    sample = representation.get("sample")
+    return sample if isinstance(sample, str) else None
 
 
 def subscription_scope(scope: str) -> tuple[str, str | None]:
@@ -136,6 +173,7 @@ def _api(index: _Index, resource: ResourceView, operations: list[ResourceView]) 
                 url_template=str(op.properties.get("urlTemplate") or "/"),
                 template_parameters=tuple(op.properties.get("templateParameters") or ()),
                 policy=index.policy(op.path),
+                examples=response_examples(op.properties.get("responses")),
             )
             for op in sorted(operations, key=lambda r: r.path.lower())
         ),

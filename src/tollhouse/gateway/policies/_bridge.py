@@ -42,6 +42,9 @@ class _Expression:
     def evaluate(self, ctx: PolicyContext) -> str:
         return render(self._run(ctx))
 
+    def typed(self, ctx: PolicyContext) -> object:
+        return self._run(ctx)
+
     def test(self, ctx: PolicyContext) -> bool:
         value = self._run(ctx)
         if not isinstance(value, bool):

@@ -59,10 +59,18 @@ def compile_mock_response(element: Element, cctx: CompileContext) -> _MockRespon
     code = element.attributes.get("status-code", "200")
     if not code.isdigit() or not 100 <= int(code) <= 599:
         raise cctx.error(element, f"<mock-response>: status-code '{code}' is not an HTTP status")
-    # APIM: content-type defaults to application/json; the body is the operation's example
-    # for that status and content type, empty when there is none.
-    content_type = element.attributes.get("content-type", "application/json")
-    return _MockResponse(int(code), content_type, cctx.samples.get(content_type))
+    # APIM: status-code and content-type "select the corresponding example"; without a
+    # content-type, application/json, else the status's first example; no example: no body.
+    status = int(code)
+    asked = element.attributes.get("content-type")
+    content_type = (asked or "application/json").lower()
+    sample = cctx.samples.get((status, content_type))
+    if sample is None and asked is None:
+        content_type, sample = next(
+            ((ct, body) for (st, ct), body in cctx.samples.items() if st == status),
+            (content_type, None),
+        )
+    return _MockResponse(status, content_type, sample)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,9 @@ class _SetVariable:
     value: ValueSource
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
-        ctx.variables[self.name] = self.value.evaluate(ctx)
+        # APIM set-variable: a literal is a string; an expression keeps its type (int, bool,
+        # JObject, …) for the expressions that read the variable.
+        ctx.variables[self.name] = self.value.typed(ctx)
         return None
 
 

@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
 
 class ValueSource(Protocol):
-    """A value computed per request."""
+    """A value computed per request: as text (`evaluate`), or as the expression's own value
+    (`typed`: an int stays an int, for set-variable)."""
 
     def evaluate(self, ctx: PolicyContext) -> str: ...
+
+    def typed(self, ctx: PolicyContext) -> object: ...
 
 
 class ConditionSource(Protocol):
@@ -36,6 +39,9 @@ class Literal:
     text: str
 
     def evaluate(self, ctx: PolicyContext) -> str:
+        return self.text
+
+    def typed(self, ctx: PolicyContext) -> object:
         return self.text
 
 
