@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tollhouse.gateway._settings import (
+    POLICY_LIMIT_KEYS,
     SERVER_LIMIT_KEYS,
     UPSTREAM_LIMIT_KEYS,
     AuthMode,
@@ -18,6 +19,7 @@ from tollhouse.gateway._settings import (
     _limit_error,
 )
 from tollhouse.gateway.http import ServerLimits, UpstreamLimits
+from tollhouse.gateway.policies import PolicyLimits
 from tollhouse.pki import KeyPair, self_signed_certificate
 from tollhouse.settings import SettingsError
 
@@ -751,3 +753,109 @@ def test_the_limit_keys_are_not_reported_as_unknown(caplog: pytest.LogCaptureFix
 def test_a_collector_threshold_out_of_range_is_refused(value: str) -> None:
     error = refused(base(**{"runtime.gc.youngThreshold": value}))
     assert error.key == "runtime.gc.youngThreshold"
+
+
+# --- the policy engine's limits (policies.*, telemetry.metrics.maxCustomSeries) ----------------
+
+POLICY_KEYS_GIVEN = {
+    "policies.expressions.maxBodySize": "1024",
+    "policies.forward-request.maxBufferedBodySize": "2048",
+    "policies.conversion.maxBodySize": "4096",
+    "policies.send-request.maxResponseBodySize": "8192",
+    "policies.send-request.maxCopiedBodySize": "16384",
+    "policies.send-one-way-request.maxInFlight": "3",
+    "policies.document.maxSize": "65536",
+    "policies.document.maxDepth": "16",
+    "policies.document.maxElements": "500",
+    "policies.include-fragment.maxNesting": "2",
+    "policies.counters.maxKeys": "1000",
+    "telemetry.metrics.maxCustomSeries": "50",
+}
+
+
+def test_the_policy_limits_default_to_their_named_constants() -> None:
+    settings = GatewaySettings.load(base())
+    assert settings.policy_limits == PolicyLimits()
+    assert settings.policy_limits.max_expression_body == 10 * 1024 * 1024
+    assert settings.policy_limits.max_document_size == 256 * 1024
+    assert settings.policy_limits.max_custom_series == 2000
+
+
+def test_every_policy_limit_key_sets_its_field() -> None:
+    settings = GatewaySettings.load(base(**POLICY_KEYS_GIVEN))
+    assert settings.policy_limits == PolicyLimits(
+        max_expression_body=1024,
+        max_buffered_body=2048,
+        max_converted_body=4096,
+        max_send_response_body=8192,
+        max_copied_body=16384,
+        max_one_way_in_flight=3,
+        max_document_size=65536,
+        max_document_depth=16,
+        max_document_elements=500,
+        max_fragment_nesting=2,
+        max_counter_keys=1000,
+        max_custom_series=50,
+    )
+
+
+def test_every_field_of_the_policy_limits_has_a_key() -> None:
+    assert set(POLICY_LIMIT_KEYS) == set(PolicyLimits.__dataclass_fields__)
+    assert set(POLICY_LIMIT_KEYS.values()) == set(POLICY_KEYS_GIVEN)
+
+
+def test_policy_limit_keys_are_read_in_upper_snake_form_and_from_an_env_file(
+    tmp_path: Path,
+) -> None:
+    env = tmp_path / "env.conf"
+    env.write_text("policies.document.maxDepth=8\n")
+    settings = GatewaySettings.load(
+        base(
+            POLICIES_SEND_ONE_WAY_REQUEST_MAXINFLIGHT="4",
+            TELEMETRY_METRICS_MAXCUSTOMSERIES="7",
+        ),
+        env,
+    )
+    assert settings.policy_limits.max_one_way_in_flight == 4
+    assert settings.policy_limits.max_custom_series == 7
+    assert settings.policy_limits.max_document_depth == 8
+
+
+INVALID_POLICY_LIMITS: list[tuple[str, str]] = [
+    ("policies.expressions.maxBodySize", "0"),
+    ("policies.expressions.maxBodySize", "10MiB"),
+    ("policies.forward-request.maxBufferedBodySize", "-1"),
+    ("policies.conversion.maxBodySize", "none"),
+    ("policies.send-request.maxResponseBodySize", "0"),
+    ("policies.send-request.maxCopiedBodySize", "1.5"),
+    ("policies.send-one-way-request.maxInFlight", "0"),
+    ("policies.document.maxSize", "0"),
+    ("policies.document.maxDepth", "0"),
+    ("policies.document.maxDepth", "33"),
+    ("policies.document.maxElements", "many"),
+    ("policies.include-fragment.maxNesting", "17"),
+    ("policies.counters.maxKeys", "0"),
+    ("telemetry.metrics.maxCustomSeries", "-3"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), INVALID_POLICY_LIMITS)
+def test_an_invalid_policy_limit_names_its_key(key: str, value: str) -> None:
+    assert refused(base(**{key: value})).key == key
+
+
+def test_a_policy_limit_over_its_most_says_how_far_it_may_go() -> None:
+    error = refused(base(**{"policies.document.maxDepth": "64"}))
+    assert "at most 288" in str(error)
+    traded = {"policies.document.maxDepth": "64", "policies.include-fragment.maxNesting": "3"}
+    assert GatewaySettings.load(base(**traded)).policy_limits.max_document_depth == 64
+
+
+def test_the_policy_limit_keys_are_not_reported_as_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    given = {**POLICY_KEYS_GIVEN, "policies.document.maxSizes": "1"}
+    with caplog.at_level(logging.DEBUG, logger="tollhouse.gateway.settings"):
+        GatewaySettings.load(base(**given))
+    unknown = [r.getMessage() for r in caplog.records if "unknown setting" in r.getMessage()]
+    assert unknown == ["ignoring unknown setting policies.document.maxSizes"]

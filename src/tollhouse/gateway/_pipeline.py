@@ -31,6 +31,7 @@ from tollhouse.gateway.policies import (
     ForwardSettings,
     PolicyCompileError,
     PolicyContext,
+    PolicyLimits,
     PolicyResponse,
     PolicyRuntimeError,
     PolicySet,
@@ -62,8 +63,6 @@ log = logging.getLogger("tollhouse.gateway")
 STATUS_PATHS = frozenset({"/status-0123456789abcdef", "/internal-status-0123456789abcdef"})
 # Heartbeats carry why an operation's policies cannot run, cut to this length.
 MAX_UNSUPPORTED_REASON = 300
-# forward-request buffer-request-body="true" holds the body in memory up to this size.
-MAX_BUFFERED_BODY_BYTES = 10 * 1024 * 1024
 # forward-request's default timeout in APIM: 300 seconds.
 DEFAULT_FORWARD_TIMEOUT_SECONDS = 300.0
 JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -120,8 +119,14 @@ class Pipeline:
         trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
         forward_timeout: float = DEFAULT_FORWARD_TIMEOUT_SECONDS,
         registry: Registry | None = None,
+        policy_limits: PolicyLimits | None = None,
     ) -> None:
+        """`policy_limits`: forward-request's buffering and send-one-way-request's calls in
+        flight (`policies.*`); default: the registry's."""
         self.registry = registry
+        if policy_limits is None:
+            policy_limits = registry.limits if registry is not None else PolicyLimits()
+        self.policy_limits = policy_limits
         self.trusted_proxies = tuple(trusted_proxies)
         self.upstream = upstream
         self.metrics = metrics
@@ -129,7 +134,11 @@ class Pipeline:
         self.forward_timeout = forward_timeout
         self.current: CompiledConfiguration | None = None
         # send-one-way-request calls of this gateway, capped and never awaited by a request.
-        self.one_way = OneWayCalls(self._call)
+        self.one_way = OneWayCalls(
+            self._call,
+            limit=policy_limits.max_one_way_in_flight,
+            max_response_body=policy_limits.max_send_response_body,
+        )
 
     def apply(self, config: GatewayConfiguration) -> list[str]:
         """Compile, then swap; raises (and keeps the current one) when it does not compile.
@@ -306,7 +315,7 @@ class Pipeline:
         settings = ctx.forward or ForwardSettings()
         if settings.buffer_request_body:
             try:
-                await ctx.request.body.read(limit=MAX_BUFFERED_BODY_BYTES)
+                await ctx.request.body.read(limit=self.policy_limits.max_buffered_body)
             except ValueError as exc:
                 raise PolicyRuntimeError(
                     "forward-request",

@@ -106,7 +106,7 @@ async def start_gateway(
     limits: ServerLimits | None = None,
 ) -> GatewayProcess:
     """Starts everything; `limits` (tests) replaces the server limits of the settings."""
-    metrics = RequestMetrics()
+    metrics = RequestMetrics(max_custom_series=settings.policy_limits.max_custom_series)
     upstream = UpstreamPool(settings.upstream_limits)
     signing_keys = IssuerMetadataCache(
         verify=str(settings.ca_bundle) if settings.ca_bundle is not None else None,
@@ -118,7 +118,8 @@ async def start_gateway(
         metrics,
         honour_forwarded_proto=settings.forwarded_proto_enabled,
         trusted_proxies=settings.trusted_proxies,
-        registry=default_registry(tokens),
+        registry=default_registry(tokens, limits=settings.policy_limits),
+        policy_limits=settings.policy_limits,
     )
     tls = CertificateSelector()
 

@@ -8,8 +8,10 @@ secret, a certificate password). Unknown dotted keys are ignored with a debug lo
 
 Every limit of the HTTP layer has a key (STYLE habit 5): `net.server.http.*` fills
 `ServerLimits` (downstream), `net.client.http.*` fills `UpstreamLimits` (the pool to backends).
-APIM names none of them, so they are Tollhouse keys; each default is the constant next to the
-code that enforces it.
+So does every operator limit of the policy engine: `policies.*` (and
+`telemetry.metrics.maxCustomSeries`) fill `PolicyLimits`. APIM names none of them, so they are
+Tollhouse keys; each default is the constant that `http/_limits.py`, `http/_upstream_pool.py`
+or `policies/_capacity.py` gives with its reason.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tollhouse.gateway.http import ServerLimits, UpstreamLimits
+from tollhouse.gateway.policies import PolicyLimits
 from tollhouse.identity import ClientCredentials, IdentityError
 from tollhouse.settings import SettingsError, SettingsSource, parse_timespan, read_env_file
 
@@ -110,6 +113,23 @@ UPSTREAM_LIMIT_KEYS: Mapping[str, str] = {
     "max_response_head_size": "net.client.http.maxResponseHeadSize",
     "max_response_headers": "net.client.http.maxResponseHeaders",
 }
+# --- Tollhouse-only keys: the policy engine's limits (docs/settings.md) ----------------------
+# Sizes in bytes, counts; APIM's own rules (timeouts, renewal periods, 10 dimensions) are not
+# the operator's and have no key.
+POLICY_LIMIT_KEYS: Mapping[str, str] = {
+    "max_expression_body": "policies.expressions.maxBodySize",
+    "max_buffered_body": "policies.forward-request.maxBufferedBodySize",
+    "max_converted_body": "policies.conversion.maxBodySize",
+    "max_send_response_body": "policies.send-request.maxResponseBodySize",
+    "max_copied_body": "policies.send-request.maxCopiedBodySize",
+    "max_one_way_in_flight": "policies.send-one-way-request.maxInFlight",
+    "max_document_size": "policies.document.maxSize",
+    "max_document_depth": "policies.document.maxDepth",
+    "max_document_elements": "policies.document.maxElements",
+    "max_fragment_nesting": "policies.include-fragment.maxNesting",
+    "max_counter_keys": "policies.counters.maxKeys",
+    "max_custom_series": "telemetry.metrics.maxCustomSeries",
+}
 # The least value of each count or size; a field absent here is a deadline. The dataclasses
 # check the same bounds; reading them here words the error for the key.
 _LEAST: Mapping[str, int] = {
@@ -128,6 +148,7 @@ _LEAST: Mapping[str, int] = {
     "max_idle_per_origin": 0,
     "max_response_head_size": 1,
     "max_response_headers": 1,
+    **dict.fromkeys(POLICY_LIMIT_KEYS, 1),
 }
 # Limits that may be switched off: the word `none` means no limit.
 _UNLIMITED = "none"
@@ -273,6 +294,7 @@ class GatewaySettings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     server_limits: ServerLimits = field(default_factory=ServerLimits)
     upstream_limits: UpstreamLimits = field(default_factory=UpstreamLimits)
+    policy_limits: PolicyLimits = field(default_factory=PolicyLimits)
     deployment: Mapping[str, str] = field(default_factory=dict)
     # The same lookup, for components that read keys of their own (HTTP limits, policies).
     source: SettingsSource = field(
@@ -442,6 +464,7 @@ class _Reader:
             trusted_proxies=self.trusted_proxies(),
             server_limits=self.server_limits(),
             upstream_limits=self.upstream_limits(),
+            policy_limits=self.policy_limits(),
             deployment=self.deployment(),
             source=self.source,
         )
@@ -479,6 +502,13 @@ class _Reader:
             return UpstreamLimits(**values)
         except ValueError as exc:
             raise _limit_error(exc, UPSTREAM_LIMIT_KEYS) from None
+
+    def policy_limits(self) -> PolicyLimits:
+        values = self.limits(PolicyLimits(), POLICY_LIMIT_KEYS)
+        try:
+            return PolicyLimits(**values)
+        except ValueError as exc:
+            raise _limit_error(exc, POLICY_LIMIT_KEYS) from None
 
     def limits(self, defaults: object, keys: Mapping[str, str]) -> dict[str, Any]:
         """Each field's key read as a count or size (`_LEAST`) or a deadline; unset keys keep

@@ -96,3 +96,17 @@ def test_series_past_the_cap_are_dropped_counted_and_logged_once(
     assert parsed[("tollhouse_policy_metric_dropped_total", frozenset())] == "2"
     existing = frozenset({("namespace", "ns"), ("name", "m"), ("dimension_user", "0")})
     assert parsed[("tollhouse_policy_metric_count", existing)] == "2"
+
+
+def test_the_configured_series_cap_is_the_one_kept() -> None:
+    metrics = RequestMetrics(max_custom_series=2)
+    for user in ("a", "b", "c", "a"):
+        metrics.emit_metric("ns", "m", [("user", user)], 1.0)
+    assert [key[2] for key in metrics.custom] == [(("user", "a"),), (("user", "b"),)]
+    assert metrics.custom_dropped == 1
+    assert metrics.custom[("ns", "m", (("user", "a"),))].count == 2
+
+
+def test_a_series_cap_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_custom_series"):
+        RequestMetrics(max_custom_series=0)

@@ -6,6 +6,7 @@ Compile a configuration's policies with `PolicySet(config)` when it is applied, 
 the operation answers 500 with its message.
 """
 
+from ._capacity import PolicyLimits
 from ._compile import PolicySet, compile_operation_policies, default_registry
 from ._compose import Scope, ScopedElement, compose
 from ._document import (
@@ -63,6 +64,7 @@ __all__ = [
     "PolicyContext",
     "PolicyDocument",
     "PolicyFragment",
+    "PolicyLimits",
     "PolicyRequest",
     "PolicyResponse",
     "PolicyRuntimeError",

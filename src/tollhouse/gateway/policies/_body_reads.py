@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 from tollhouse.gateway.http import Body
 
+from ._capacity import MAX_EXPRESSION_BODY_BYTES as MAX_EXPRESSION_BODY_BYTES
 from ._document import Element
 from ._errors import PolicyRuntimeError
 from ._execute import PolicyContext, PolicyResponse, Step
-
-# The largest body an expression may read; as forward-request's buffer-request-body limit.
-MAX_EXPRESSION_BODY_BYTES = 10 * 1024 * 1024
 
 _READS = re.compile(r"context\s*\.\s*(Request|Response)\s*\.\s*Body\b")
 
@@ -49,6 +47,7 @@ class ReadBodies:
     step: Step
     request: bool
     response: bool
+    # The largest body read (`policies.expressions.maxBodySize`).
     limit: int = MAX_EXPRESSION_BODY_BYTES
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
@@ -75,8 +74,8 @@ class ReadBodies:
         return await self.step(ctx)
 
 
-def with_body_reads(step: Step, element: Element) -> Step:
+def with_body_reads(step: Step, element: Element, limit: int = MAX_EXPRESSION_BODY_BYTES) -> Step:
     reads = body_reads(element)
     if not reads:
         return step
-    return ReadBodies(step, request="Request" in reads, response="Response" in reads)
+    return ReadBodies(step, request="Request" in reads, response="Response" in reads, limit=limit)

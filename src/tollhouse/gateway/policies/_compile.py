@@ -27,6 +27,7 @@ from . import (
     _responses,
     _transformation,
 )
+from ._capacity import DEFAULT_POLICY_LIMITS, PolicyLimits
 from ._compose import Scope, compose
 from ._document import PolicyDocument, PolicyFragment, parse_policy_document
 from ._errors import PolicyCompileError
@@ -38,10 +39,14 @@ from ._values import ExpressionCompiler, refuse_expressions
 Parsed = PolicyDocument | PolicyCompileError | None
 
 
-def default_registry(tokens: _jwt.TokenServices | None = None) -> Registry:
+def default_registry(
+    tokens: _jwt.TokenServices | None = None, *, limits: PolicyLimits = DEFAULT_POLICY_LIMITS
+) -> Registry:
     """Every policy implemented so far. `tokens`: the gateway's shared OIDC key cache and
-    Entra authority for validate-jwt/validate-azure-ad-token (default: a process-wide cache)."""
-    registry = Registry()
+    Entra authority for validate-jwt/validate-azure-ad-token (default: a process-wide cache).
+    `limits`: the operator's limits (`policies.*`), held by every section compiled with it and
+    by the documents a `PolicySet` parses for it."""
+    registry = Registry(limits)
     _jwt.register(registry, tokens)
     for module in (
         _transformation,
@@ -58,11 +63,13 @@ def default_registry(tokens: _jwt.TokenServices | None = None) -> Registry:
     return registry
 
 
-def _parse(text: str | None, config: GatewayConfiguration, scope: Scope) -> Parsed:
+def _parse(
+    text: str | None, config: GatewayConfiguration, scope: Scope, limits: PolicyLimits
+) -> Parsed:
     if text is None or not text.strip():
         return None
     try:
-        return parse_policy_document(text, config.named_values)
+        return parse_policy_document(text, config.named_values, limits=limits)
     except PolicyCompileError as exc:
         return exc.located(scope=scope.value)
 
@@ -71,7 +78,7 @@ def _build(
     layers: list[tuple[Scope, Parsed]],
     registry: Registry,
     expressions: ExpressionCompiler,
-    samples: Mapping[str, bytes] | None,
+    samples: Mapping[tuple[int, str], bytes] | None,
     fragments: Mapping[str, PolicyFragment],
 ) -> CompiledPolicies | PolicyCompileError:
     documents: list[tuple[Scope, PolicyDocument | None]] = []
@@ -117,29 +124,39 @@ def compile_operation_policies(
     *,
     registry: Registry | None = None,
     expressions: ExpressionCompiler = refuse_expressions,
-    samples: Mapping[str, bytes] | None = None,
+    samples: Mapping[tuple[int, str], bytes] | None = None,
     fragments: Iterable[FragmentConfig] | None = None,
 ) -> CompiledPolicies | PolicyCompileError:
     """One operation's effective policies (through `product`, by name, when given).
     `fragments`: the policy fragments include-fragment may name, instead of the
     configuration's (an offline checker reads them from files)."""
+    registry = registry or default_registry()
+    limits = registry.limits
     product_policy = None
     if product is not None:
         product_policy = next((p.policy for p in config.products if p.name == product), None)
     layers = [
-        (Scope.GLOBAL, _parse(config.policy, config, Scope.GLOBAL)),
-        (Scope.PRODUCT, _parse(product_policy, config, Scope.PRODUCT)),
-        (Scope.API, _parse(api.policy, config, Scope.API)),
-        (Scope.OPERATION, _parse(operation.policy, config, Scope.OPERATION)),
+        (Scope.GLOBAL, _parse(config.policy, config, Scope.GLOBAL, limits)),
+        (Scope.PRODUCT, _parse(product_policy, config, Scope.PRODUCT, limits)),
+        (Scope.API, _parse(api.policy, config, Scope.API, limits)),
+        (Scope.OPERATION, _parse(operation.policy, config, Scope.OPERATION, limits)),
     ]
     parsed = parse_fragments(
-        config.fragments if fragments is None else fragments, config.named_values
+        config.fragments if fragments is None else fragments, config.named_values, limits=limits
     )
-    return _build(layers, registry or default_registry(), expressions, samples, parsed)
+    if samples is None:
+        samples = operation_samples(operation)
+    return _build(layers, registry, expressions, samples, parsed)
+
+
+def operation_samples(operation: OperationConfig) -> dict[tuple[int, str], bytes]:
+    """The operation's example bodies by (status, content type), for mock-response."""
+    return {(e.status, e.content_type): e.body.encode("utf-8") for e in operation.examples}
 
 
 class PolicySet:
-    """A configuration's policies, parsed once; `for_operation` per request."""
+    """A configuration's policies, parsed once; `for_operation` per request. Documents and
+    fragments are parsed within the registry's limits."""
 
     def __init__(
         self,
@@ -150,6 +167,7 @@ class PolicySet:
     ) -> None:
         self._registry = registry or default_registry()
         self._expressions = expressions
+        limits = self._registry.limits
         # Documents with the same text at the same scope are parsed once and are one object,
         # so that operations whose layers are the same documents share one compilation.
         parsed: dict[tuple[str | None, Scope], Parsed] = {}
@@ -157,17 +175,24 @@ class PolicySet:
         def parse(text: str | None, scope: Scope) -> Parsed:
             key = (text, scope)
             if key not in parsed:
-                parsed[key] = _parse(text, config, scope)
+                parsed[key] = _parse(text, config, scope, limits)
             return parsed[key]
 
         self._global = parse(config.policy, Scope.GLOBAL)
-        self._fragments = parse_fragments(config.fragments, config.named_values)
+        self._fragments = parse_fragments(config.fragments, config.named_values, limits=limits)
         self._products = {p.name: parse(p.policy, Scope.PRODUCT) for p in config.products}
         self._apis = {a.name: parse(a.policy, Scope.API) for a in config.apis}
         self._operations = {
             (a.name, o.name): parse(o.policy, Scope.OPERATION)
             for a in config.apis
             for o in a.operations
+        }
+        # Only operations with example responses compile apart (mock-response reads them).
+        self._samples = {
+            (a.name, o.name): operation_samples(o)
+            for a in config.apis
+            for o in a.operations
+            if o.examples
         }
         self._cache: dict[tuple[str, str, str | None], CompiledPolicies | PolicyCompileError] = {}
         # Compiled steps depend on the documents only (a counter's owner is read from the
@@ -201,10 +226,11 @@ class PolicySet:
             (Scope.API, self._apis.get(api)),
             (Scope.OPERATION, self._operations.get((api, operation))),
         ]
-        shared = tuple(id(document) for _, document in layers)
+        samples = self._samples.get((api, operation))
+        shared = (*(id(document) for _, document in layers), id(samples))
         result = self._by_layers.get(shared)
         if result is None:
-            result = _build(layers, self._registry, self._expressions, None, self._fragments)
+            result = _build(layers, self._registry, self._expressions, samples, self._fragments)
             self._by_layers[shared] = result
         self._cache[key] = result
         return result

@@ -3,14 +3,15 @@ policy references).
 
 The body a policy acts on is the request's in inbound and backend, the response's in outbound
 and on-error (`CompileContext.targets_response`). It is read into memory up to
-`MAX_CONVERTED_BODY_BYTES`. A body that cannot be converted fails the step (on-error runs) with
-a status saying whose fault it is: a request body that is too large, content-encoded or not
-what it claims answers 413, 415 or 400 — the client can fix it; a response body answers 502,
-as for any backend answer the gateway cannot pass on (the client cannot fix it, and 500 would
-blame the gateway).
+`policies.conversion.maxBodySize` (default `MAX_CONVERTED_BODY_BYTES`). A body that cannot be
+converted fails the step (on-error runs) with a status saying whose fault it is: a request body
+that is too large, content-encoded or not what it claims answers 413, 415 or 400 — the client
+can fix it; a response body answers 502, as for any backend answer the gateway cannot pass on
+(the client cannot fix it, and 500 would blame the gateway).
 
 XML bodies are untrusted: they are parsed by the policy document parser (`parse_xml`: expat,
-no DOCTYPE, no entities, bounded size, depth and element count), never by a second parser.
+no DOCTYPE, no entities, size, depth and element count bounded by the document limits),
+never by a second parser.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 from tollhouse.gateway.http import Body
 
+from ._capacity import DEFAULT_POLICY_LIMITS, PolicyLimits
+from ._capacity import MAX_CONVERTED_BODY_BYTES as MAX_CONVERTED_BODY_BYTES
 from ._document import Element, parse_xml
 from ._errors import PolicyCompileError, PolicyRuntimeError
 from ._execute import (
@@ -36,9 +39,6 @@ from ._execute import (
 from ._registry import CompileContext, Registry
 from ._values import Literal, ValueSource, is_expression
 
-# A body is held whole in memory to be converted; its parsed form costs several times its
-# size. 4 MiB covers real JSON/XML payloads and bounds one request's memory.
-MAX_CONVERTED_BODY_BYTES = 4 * 1024 * 1024
 # Json.NET's default MaxDepth (64), which APIM's JSON handling inherits: deeper is refused.
 MAX_JSON_DEPTH = 64
 
@@ -96,7 +96,7 @@ def _which(on_response: bool) -> str:
     return "response" if on_response else "request"
 
 
-async def _read(ctx: PolicyContext, source: str, on_response: bool) -> bytes:
+async def _read(ctx: PolicyContext, source: str, on_response: bool, limit: int) -> bytes:
     headers = _headers(ctx, on_response)
     body = ctx.response.body if on_response else ctx.request.body
     codings = [
@@ -115,12 +115,12 @@ async def _read(ctx: PolicyContext, source: str, on_response: bool) -> bytes:
             request_status=415,
         )
     try:
-        return await body.read(limit=MAX_CONVERTED_BODY_BYTES)
+        return await body.read(limit=limit)
     except ValueError:
         raise _fail(
             source,
             "BodyTooLarge",
-            f"the {_which(on_response)} body is larger than {MAX_CONVERTED_BODY_BYTES} bytes "
+            f"the {_which(on_response)} body is larger than {limit} bytes "
             "and cannot be transformed",
             on_response=on_response,
             request_status=413,
@@ -452,6 +452,7 @@ class _JsonToXml:
     prefix: ValueSource | None
     attribute_block: ValueSource | None
     on_response: bool
+    limit: int = MAX_CONVERTED_BODY_BYTES
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
         source = "json-to-xml"
@@ -463,7 +464,7 @@ class _JsonToXml:
         consider = _flag(self.consider_accept_header, ctx, source, "consider-accept-header")
         if consider and not _accepts(ctx, "xml"):
             return None
-        data = await _read(ctx, source, self.on_response)
+        data = await _read(ctx, source, self.on_response, self.limit)
         if not data.strip():
             return None  # nothing to convert (a GET's empty body)
         text = _decode_json(data, charset, source, on_response=self.on_response)
@@ -525,6 +526,7 @@ def compile_json_to_xml(element: Element, cctx: CompileContext) -> _JsonToXml:
         prefix=optional("namespace-prefix"),
         attribute_block=optional("attribute-block-name"),
         on_response=cctx.targets_response,
+        limit=cctx.limits.max_converted_body,
     )
 
 
@@ -601,8 +603,11 @@ def _element_json(element: Element, options: _JsonOptions) -> object:
     return members
 
 
-def xml_to_json(text: str, options: _JsonOptions) -> dict[str, object]:
-    """The JSON object for an XML document (raises ValueError with the parser's reason)."""
+def xml_to_json(
+    text: str, options: _JsonOptions, limits: PolicyLimits = DEFAULT_POLICY_LIMITS
+) -> dict[str, object]:
+    """The JSON object for an XML document (raises ValueError with the parser's reason);
+    `limits`: the document limits the parser applies."""
     result: dict[str, object] = {}
     declaration = _declaration(text.lstrip("\ufeff"))
     if declaration:
@@ -612,7 +617,7 @@ def xml_to_json(text: str, options: _JsonOptions) -> dict[str, object]:
             # ({"version": "1.0", …}).
             result.update(declaration)
     try:
-        root = parse_xml(text)
+        root = parse_xml(text, limits=limits)
     except PolicyCompileError as exc:
         # The parser words its refusals for policy documents; the limits and refusals are
         # the same for a body.
@@ -632,6 +637,7 @@ class _XmlToJson:
     consider_accept_header: ValueSource
     always_array: ValueSource
     on_response: bool
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
         source = "xml-to-json"
@@ -647,12 +653,12 @@ class _XmlToJson:
             direct=_choice(self.kind, ctx, source, "kind", XML_TO_JSON_KINDS) == "direct",
             always_array=_flag(self.always_array, ctx, source, "always-array-child-elements"),
         )
-        data = await _read(ctx, source, self.on_response)
+        data = await _read(ctx, source, self.on_response, self.limits.max_converted_body)
         if not data.strip():
             return None
         text = _decode_xml(data, charset, source, on_response=self.on_response)
         try:
-            converted = xml_to_json(text, options)
+            converted = xml_to_json(text, options, self.limits)
         except ValueError as exc:
             raise _invalid(
                 source,
@@ -681,6 +687,7 @@ def compile_xml_to_json(element: Element, cctx: CompileContext) -> _XmlToJson:
         consider_accept_header=_check_flag(element, cctx, "consider-accept-header", True),
         always_array=_check_flag(element, cctx, "always-array-child-elements", False),
         on_response=cctx.targets_response,
+        limits=cctx.limits,
     )
 
 
@@ -692,6 +699,7 @@ class _FindAndReplace:
     find: ValueSource
     to: ValueSource
     on_response: bool
+    limit: int = MAX_CONVERTED_BODY_BYTES
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
         source = "find-and-replace"
@@ -699,7 +707,7 @@ class _FindAndReplace:
         if not find:
             raise PolicyRuntimeError(source, "InvalidAttribute", "'from' evaluated to nothing")
         to = self.to.evaluate(ctx)
-        data = await _read(ctx, source, self.on_response)
+        data = await _read(ctx, source, self.on_response, self.limit)
         if not data:
             return None
         _, charset = _media_type(_headers(ctx, self.on_response))
@@ -734,6 +742,7 @@ def compile_find_and_replace(element: Element, cctx: CompileContext) -> _FindAnd
         cctx.value(element, element.attributes["from"]),
         cctx.value(element, element.attributes["to"]),
         cctx.targets_response,
+        cctx.limits.max_converted_body,
     )
 
 

@@ -22,16 +22,13 @@ from dataclasses import dataclass, field
 
 from tollhouse.contracts import NamedValueConfig
 
-from ._errors import PolicyCompileError
+from ._capacity import DEFAULT_POLICY_LIMITS, PolicyLimits
 
-# APIM refuses policy documents above 256 KiB ("API Management limits": maximum policy
-# document size); the same bound keeps a hostile configuration from costing us memory.
-MAX_DOCUMENT_BYTES = 256 * 1024
-# Real documents nest a handful of levels (policies/section/choose/when/policy/child); 32
-# leaves room for nested choose while bounding recursion in compilation.
-MAX_DEPTH = 32
-# Bounds the work of one compilation; the largest real documents have a few hundred elements.
-MAX_ELEMENTS = 10_000
+# The defaults of the document limits (`PolicyLimits`, `policies.document.*`), re-exported.
+from ._capacity import MAX_DEPTH as MAX_DEPTH
+from ._capacity import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
+from ._capacity import MAX_ELEMENTS as MAX_ELEMENTS
+from ._errors import PolicyCompileError
 
 SECTIONS = ("inbound", "backend", "outbound", "on-error")
 FRAGMENT_ROOT = "fragment"
@@ -153,21 +150,26 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1)
 
 
-def _parse_root(text: str, named_values: Iterable[NamedValueConfig] | None) -> Element:
+def _parse_root(
+    text: str, named_values: Iterable[NamedValueConfig] | None, limits: PolicyLimits
+) -> Element:
     positions = None
     if named_values is not None:
         substituted, spans = _substitute(text, named_values)
         positions = _Positions(text, substituted, spans)
         text = substituted
-    return parse_xml(text, positions)
+    return parse_xml(text, positions, limits=limits)
 
 
 def parse_policy_fragment(
-    text: str, named_values: Iterable[NamedValueConfig] | None = None
+    text: str,
+    named_values: Iterable[NamedValueConfig] | None = None,
+    *,
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS,
 ) -> tuple[Element, ...]:
     """Substitute named values (when given), parse, check the `<fragment>` shape, and
     return its policies."""
-    root = _parse_root(text, named_values)
+    root = _parse_root(text, named_values, limits)
     if root.name != FRAGMENT_ROOT:
         raise PolicyCompileError(
             f"the root element of a policy fragment must be <{FRAGMENT_ROOT}>, not <{root.name}>",
@@ -199,7 +201,7 @@ def parse_policy_fragment(
 
 
 def _find(elements: tuple[Element, ...], name: str) -> Element | None:
-    """The first element named `name` at any depth (bounded by MAX_DEPTH at parse)."""
+    """The first element named `name` at any depth (bounded by the depth limit at parse)."""
     for element in elements:
         if element.name == name:
             return element
@@ -210,10 +212,14 @@ def _find(elements: tuple[Element, ...], name: str) -> Element | None:
 
 
 def parse_policy_document(
-    text: str, named_values: Iterable[NamedValueConfig] | None = None
+    text: str,
+    named_values: Iterable[NamedValueConfig] | None = None,
+    *,
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS,
 ) -> PolicyDocument:
-    """Substitute named values (when given), parse, and check the `<policies>` shape."""
-    root = _parse_root(text, named_values)
+    """Substitute named values (when given), parse, and check the `<policies>` shape.
+    `limits`: the size, depth and element count allowed (`policies.document.*`)."""
+    root = _parse_root(text, named_values, limits)
     if root.name != "policies":
         raise PolicyCompileError(
             f"the root element must be <policies>, not <{root.name}>",
@@ -255,17 +261,26 @@ class _Builder:
         self.count = 0
 
 
-def parse_xml(text: str, positions: Callable[[int, int], tuple[int, int]] | None = None) -> Element:
+def parse_xml(
+    text: str,
+    positions: Callable[[int, int], tuple[int, int]] | None = None,
+    *,
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS,
+) -> Element:
     """Parse one XML document into elements; any refusal is a `PolicyCompileError`.
-    `positions` maps each (line, column) reported, for text that was rewritten before."""
+    `positions` maps each (line, column) reported, for text that was rewritten before;
+    `limits` bounds its size, depth and element count."""
+    max_bytes = limits.max_document_size
+    max_depth = limits.max_document_depth
+    max_elements = limits.max_document_elements
     where = positions or (lambda line, column: (line, column))
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, which JSON can carry
         raise PolicyCompileError("the policy document is not valid Unicode") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
+    if len(data) > max_bytes:
         raise PolicyCompileError(
-            f"the policy document is {len(data)} bytes, more than the limit of {MAX_DOCUMENT_BYTES}"
+            f"the policy document is {len(data)} bytes, more than the limit of {max_bytes}"
         )
     parser = xml.parsers.expat.ParserCreate()
     # Entities that are declared can never be expanded: declaring one is already refused.
@@ -280,10 +295,10 @@ def parse_xml(text: str, positions: Callable[[int, int], tuple[int, int]] | None
 
     def start(name: str, attributes: dict[str, str]) -> None:
         builder.count += 1
-        if builder.count > MAX_ELEMENTS:
-            refuse(f"more than {MAX_ELEMENTS} elements")
-        if len(builder.stack) >= MAX_DEPTH:
-            refuse(f"nesting deeper than {MAX_DEPTH} elements")
+        if builder.count > max_elements:
+            refuse(f"more than {max_elements} elements")
+        if len(builder.stack) >= max_depth:
+            refuse(f"nesting deeper than {max_depth} elements")
         line, column = where(parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
         builder.stack.append((name, attributes, [], [], line, column))
 

@@ -22,6 +22,10 @@ from urllib.parse import urlsplit
 
 from tollhouse.gateway.http import UpstreamError, UpstreamRequestError, UpstreamTimeout
 
+# The defaults of this module's operator limits (`PolicyLimits`, `policies.send-*`).
+from ._capacity import MAX_COPIED_BODY_BYTES as MAX_COPIED_BODY_BYTES
+from ._capacity import MAX_ONE_WAY_IN_FLIGHT as MAX_ONE_WAY_IN_FLIGHT
+from ._capacity import MAX_RESPONSE_BODY_BYTES as MAX_RESPONSE_BODY_BYTES
 from ._document import Element
 from ._errors import PolicyRuntimeError
 from ._execute import Call, HeaderPairs, OutgoingCall, PolicyContext, PolicyResponse
@@ -47,15 +51,6 @@ SEND_ONE_WAY = "send-one-way-request"
 DEFAULT_TIMEOUT_SECONDS = 60
 # No outgoing call outlives forward-request's own default timeout (300 s).
 MAX_TIMEOUT_SECONDS = 300
-# The response body is held in memory for expressions; the same bound as forward-request's
-# buffer-request-body, so no kind of buffering holds more than another.
-MAX_RESPONSE_BODY_BYTES = 10 * 1024 * 1024
-# mode="copy" reads the client's body into memory to send it twice; same bound.
-MAX_COPIED_BODY_BYTES = 10 * 1024 * 1024
-# send-one-way-request calls one gateway keeps in flight; beyond it a call is dropped (and
-# logged) so that a slow or dead target cannot grow memory and sockets without bound. A
-# tenth of the upstream pool's connections per origin, so they never starve forwarding.
-MAX_ONE_WAY_IN_FLIGHT = 10
 
 # Children whose implementation would be a security feature we do not have.
 _REFUSED_CHILDREN = {
@@ -117,19 +112,22 @@ class _CallFailed(Exception):
         self.message = message
 
 
-async def _exchange(call: Call, outgoing: OutgoingCall) -> tuple[PolicyResponse, bytes]:
-    """The answer to `outgoing` with its body in memory, within the call's timeout."""
+async def _exchange(
+    call: Call, outgoing: OutgoingCall, max_body: int
+) -> tuple[PolicyResponse, bytes]:
+    """The answer to `outgoing` with its body (at most `max_body` bytes) in memory, within
+    the call's timeout."""
     try:
         async with asyncio.timeout(outgoing.timeout):
             answer = await call(outgoing)
             try:
-                data = await answer.body.read(limit=MAX_RESPONSE_BODY_BYTES)
-                if len(data) > MAX_RESPONSE_BODY_BYTES:  # a body that was in memory already
+                data = await answer.body.read(limit=max_body)
+                if len(data) > max_body:  # a body that was in memory already
                     raise ValueError
             except ValueError:
                 raise _CallFailed(
                     "ResponseBodyTooLarge",
-                    f"the response body is larger than {MAX_RESPONSE_BODY_BYTES} bytes",
+                    f"the response body is larger than {max_body} bytes",
                 ) from None
     except (UpstreamTimeout, TimeoutError):
         raise _CallFailed("Timeout", "no complete response within the timeout") from None
@@ -173,6 +171,8 @@ class _Outgoing:
     timeout: ValueSource
     # APIM: "In the outbound policy section, mode=copy does not initialize the request body."
     copy_body: bool
+    # The client's body copied by mode="copy" (`policies.send-request.maxCopiedBodySize`).
+    max_copied_body: int = MAX_COPIED_BODY_BYTES
 
     async def build(self, ctx: PolicyContext) -> OutgoingCall:
         mode = self.mode.evaluate(ctx).strip().lower()
@@ -210,12 +210,12 @@ class _Outgoing:
     async def _client_body(self, ctx: PolicyContext) -> bytes:
         try:
             # Read into memory and kept there, so forward-request still sends it.
-            return await ctx.request.body.read(limit=MAX_COPIED_BODY_BYTES)
+            return await ctx.request.body.read(limit=self.max_copied_body)
         except ValueError:
             raise PolicyRuntimeError(
                 self.source,
                 "RequestBodyTooLarge",
-                f"the request body to copy is larger than {MAX_COPIED_BODY_BYTES} bytes",
+                f"the request body to copy is larger than {self.max_copied_body} bytes",
             ) from None
 
     def _timeout(self, ctx: PolicyContext) -> float:
@@ -280,6 +280,7 @@ def _compile_outgoing(element: Element, cctx: CompileContext) -> _Outgoing:
         body=body,
         timeout=cctx.value(element, timeout),
         copy_body=cctx.section in ("inbound", "backend"),
+        max_copied_body=cctx.limits.max_copied_body,
     )
 
 
@@ -299,6 +300,8 @@ class _SendRequest:
     request: _Outgoing
     variable: ValueSource
     ignore_error: bool
+    # `policies.send-request.maxResponseBodySize`.
+    max_response_body: int = MAX_RESPONSE_BODY_BYTES
 
     async def __call__(self, ctx: PolicyContext) -> PolicyResponse | None:
         name = self.variable.evaluate(ctx)
@@ -312,7 +315,7 @@ class _SendRequest:
                 SEND_REQUEST, "NotAvailable", "this gateway cannot make outgoing calls"
             )
         try:
-            answer, data = await _exchange(ctx.call, outgoing)
+            answer, data = await _exchange(ctx.call, outgoing, self.max_response_body)
         except _CallFailed as failed:
             log.info("send-request to %s failed: %s", _where(outgoing.url), failed.message)
             if self.ignore_error:
@@ -338,6 +341,7 @@ def compile_send_request(element: Element, cctx: CompileContext) -> _SendRequest
         variable=cctx.value(element, variable),
         # APIM: ignore-error does not take expressions.
         ignore_error=_boolean(element, cctx, "ignore-error", default=False),
+        max_response_body=cctx.limits.max_send_response_body,
     )
 
 
@@ -362,18 +366,29 @@ def compile_send_one_way_request(element: Element, cctx: CompileContext) -> _Sen
 
 
 class OneWayCalls:
-    """One gateway's send-one-way-request calls in flight, at most `limit` at a time.
+    """One gateway's send-one-way-request calls in flight, at most `limit` at a time
+    (`policies.send-one-way-request.maxInFlight`), each answer's body read up to
+    `max_response_body` (`policies.send-request.maxResponseBodySize`) and thrown away.
 
     `submit` starts a call and returns at once; its outcome is only logged (method, scheme,
     host and port, and a fixed reason: never the path, query, headers or body). `close`
     cancels what is still running, so stopping a gateway never waits for them.
     """
 
-    def __init__(self, call: Call, *, limit: int = MAX_ONE_WAY_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        call: Call,
+        *,
+        limit: int = MAX_ONE_WAY_IN_FLIGHT,
+        max_response_body: int = MAX_RESPONSE_BODY_BYTES,
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        if max_response_body < 1:
+            raise ValueError("max_response_body must be at least 1")
         self._call = call
         self.limit = limit
+        self.max_response_body = max_response_body
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -397,7 +412,7 @@ class OneWayCalls:
 
     async def _run(self, outgoing: OutgoingCall) -> None:
         try:
-            answer, _ = await _exchange(self._call, outgoing)
+            answer, _ = await _exchange(self._call, outgoing, self.max_response_body)
         except _CallFailed as failed:
             log.warning(
                 "send-one-way-request %s %s failed: %s",

@@ -15,28 +15,32 @@ from dataclasses import dataclass, replace
 
 from tollhouse.contracts import FragmentConfig, NamedValueConfig
 
-from ._document import MAX_ELEMENTS, Element, PolicyFragment, parse_policy_fragment
+from ._capacity import DEFAULT_POLICY_LIMITS, MAX_ELEMENTS, PolicyLimits
+from ._capacity import MAX_FRAGMENT_NESTING as MAX_FRAGMENT_NESTING
+from ._document import Element, PolicyFragment, parse_policy_fragment
 from ._errors import PolicyCompileError
 from ._execute import PolicyContext, PolicyResponse, Step, run_steps
 from ._registry import CompileContext, Registry
 
-# Real fragments include at most one or two others; eight levels leave room for layered
-# shared policy while bounding the compile work a chain of fragments can cause.
-MAX_FRAGMENT_NESTING = 8
 # A fragment compiles in place each time it is included, so one that includes another many
-# times multiplies: what fragments insert into a section is bounded like one document.
+# times multiplies: what fragments insert into a section is bounded like one document (by
+# `policies.document.maxElements`; this is its default).
 MAX_INCLUDED_ELEMENTS = MAX_ELEMENTS
 
 
 def parse_fragments(
-    fragments: Iterable[FragmentConfig], named_values: Iterable[NamedValueConfig] | None = None
+    fragments: Iterable[FragmentConfig],
+    named_values: Iterable[NamedValueConfig] | None = None,
+    *,
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS,
 ) -> dict[str, PolicyFragment]:
-    """Each fragment parsed (named values substituted when given), by lower-cased name."""
+    """Each fragment parsed (named values substituted when given) within the document
+    `limits`, by lower-cased name."""
     values = None if named_values is None else tuple(named_values)
     parsed: dict[str, PolicyFragment] = {}
     for fragment in fragments:
         try:
-            policies = parse_policy_fragment(fragment.policy, values)
+            policies = parse_policy_fragment(fragment.policy, values, limits=limits)
         except PolicyCompileError as exc:
             parsed[fragment.name.lower()] = PolicyFragment(fragment.name, error=exc)
         else:
@@ -84,19 +88,21 @@ def compile_include_fragment(element: Element, cctx: CompileContext) -> _Include
         raise cctx.error(
             element, f"<include-fragment>: policy fragments include each other ({cycle})"
         )
-    if len(chain) >= MAX_FRAGMENT_NESTING:
+    nesting = cctx.limits.max_fragment_nesting
+    if len(chain) >= nesting:
         raise cctx.error(
             element,
-            f"<include-fragment>: policy fragments nest deeper than {MAX_FRAGMENT_NESTING} "
+            f"<include-fragment>: policy fragments nest deeper than {nesting} "
             f"levels ({' → '.join((*chain, fragment.name))})",
         )
     if fragment.error is not None:
         raise _inside(element, cctx, fragment.name, fragment.error)
     cctx.fragment_budget.used += _count(fragment.policies)
-    if cctx.fragment_budget.used > MAX_INCLUDED_ELEMENTS:
+    budget = cctx.limits.max_document_elements
+    if cctx.fragment_budget.used > budget:
         raise cctx.error(
             element,
-            f"<include-fragment>: policy fragments insert more than {MAX_INCLUDED_ELEMENTS} "
+            f"<include-fragment>: policy fragments insert more than {budget} "
             "elements into this section",
         )
     nested = replace(cctx, fragment_chain=(*chain, fragment.name))

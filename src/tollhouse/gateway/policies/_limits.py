@@ -30,7 +30,8 @@ MAX_RENEWAL_PERIOD = 300
 DEFAULT_FIRST_PERIOD_START = "0001-01-01T00:00:00Z"
 
 # Counters outlive a configuration: a new configuration must not hand every client a fresh
-# window. `register(registry, store=…)` gives a registry its own (tests, shared stores).
+# window. `register(registry, store=…)` gives a registry its own (tests, shared stores), as
+# does a registry whose limits keep another number of keys (`policies.counters.maxKeys`).
 _PROCESS_STORE = MemoryCounterStore()
 
 _HEADER_ATTRIBUTES = (
@@ -362,7 +363,13 @@ def _compile_limit_concurrency(
 def register(
     registry: Registry, store: CounterStore | None = None, clock: Clock = time.time
 ) -> None:
-    counters: CounterStore = store if store is not None else _PROCESS_STORE
+    counters: CounterStore
+    if store is not None:
+        counters = store
+    elif registry.limits.max_counter_keys == _PROCESS_STORE.max_keys:
+        counters = _PROCESS_STORE
+    else:
+        counters = MemoryCounterStore(max_keys=registry.limits.max_counter_keys)
 
     def rate_limit(element: Element, cctx: CompileContext) -> Step:
         return _compile_rate_limit(element, cctx, counters, clock, by_key=False)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ._body_reads import with_body_reads
+from ._capacity import DEFAULT_POLICY_LIMITS, PolicyLimits
 from ._compose import Scope, ScopedElement
 from ._document import SECTIONS as SECTION_ORDER
 from ._document import Element, PolicyFragment
@@ -43,8 +44,9 @@ class CompileContext:
     scope: Scope = Scope.GLOBAL
     path: str = ""
     expressions: ExpressionCompiler = refuse_expressions
-    # Content type → example body of the operation (mock-response); empty when unknown.
-    samples: Mapping[str, bytes] = field(default_factory=dict)
+    # (status, content type) → example body of the operation (mock-response); empty when
+    # unknown.
+    samples: Mapping[tuple[int, str], bytes] = field(default_factory=dict)
     # Whether set-header/set-body act on the response: outbound and on-error do, inbound and
     # backend act on the request; return-response's children act on the response it returns.
     on_response: bool | None = None
@@ -53,6 +55,8 @@ class CompileContext:
     fragments: Mapping[str, PolicyFragment] = field(default_factory=dict)
     fragment_chain: tuple[str, ...] = ()
     fragment_budget: FragmentBudget = field(default_factory=FragmentBudget)
+    # The operator's limits (the registry's); compile functions capture what their steps need.
+    limits: PolicyLimits = DEFAULT_POLICY_LIMITS
 
     @property
     def targets_response(self) -> bool:
@@ -112,7 +116,10 @@ ALL_SECTIONS = frozenset({"inbound", "backend", "outbound", "on-error"})
 
 
 class Registry:
-    def __init__(self) -> None:
+    """`limits`: the operator's limits every section compiled here is held to."""
+
+    def __init__(self, limits: PolicyLimits = DEFAULT_POLICY_LIMITS) -> None:
+        self.limits = limits
         self._functions: dict[str, tuple[CompileFunction, frozenset[str]]] = {}
 
     def register(
@@ -138,7 +145,9 @@ class Registry:
                 f"policy '{element.name}' is not allowed in section {cctx.section} "
                 f"(only in {', '.join(s for s in SECTION_ORDER if s in sections)})",
             )
-        step = with_body_reads(function(element, replace(cctx, path=path)), element)
+        step = with_body_reads(
+            function(element, replace(cctx, path=path)), element, cctx.limits.max_expression_body
+        )
         where = StepLocation(
             source=element.name,
             scope=cctx.scope.value,
@@ -154,7 +163,7 @@ class Registry:
         elements: Sequence[ScopedElement],
         *,
         expressions: ExpressionCompiler = refuse_expressions,
-        samples: Mapping[str, bytes] | None = None,
+        samples: Mapping[tuple[int, str], bytes] | None = None,
         fragments: Mapping[str, PolicyFragment] | None = None,
     ) -> tuple[Step, ...]:
         """`fragments`: what include-fragment may name, by name (case-insensitive)."""
@@ -170,6 +179,7 @@ class Registry:
                 samples=samples or {},
                 fragments=by_name,
                 fragment_budget=budget,
+                limits=self.limits,
             )
             path = f"{section}/{scoped.element.name}[{i}]"
             steps.append(self.compile_element(scoped.element, cctx, path))

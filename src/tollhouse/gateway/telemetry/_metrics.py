@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from tollhouse.contracts import MetricPoint, Telemetry
 
+# emit-metric's series cap is one of the policy engine's limits (`telemetry.metrics.
+# maxCustomSeries`); its default, with its reason, is there.
+from tollhouse.gateway.policies._capacity import MAX_CUSTOM_SERIES as MAX_CUSTOM_SERIES
+
 # Distinct (api, operation, class) series kept between posts; past it, new series are
 # folded into one overflow series rather than growing memory.
 MAX_SERIES = 10_000
 OVERFLOW = "(other)"
-# Distinct (namespace, name, dimensions) series of emit-metric kept for Prometheus; dimension
-# values come from requests, so past this new series are dropped (and counted), not kept.
-MAX_CUSTOM_SERIES = 2_000
 # A dimension value is cut to this length: one series' labels stay bounded.
 MAX_DIMENSION_VALUE_CHARS = 256
 
@@ -45,7 +46,12 @@ class _Series:
 
 
 class RequestMetrics:
-    def __init__(self) -> None:
+    """`max_custom_series`: emit-metric series kept; values of new ones past it are dropped."""
+
+    def __init__(self, *, max_custom_series: int = MAX_CUSTOM_SERIES) -> None:
+        if max_custom_series < 1:
+            raise ValueError("max_custom_series must be at least 1")
+        self.max_custom_series = max_custom_series
         self._series: dict[tuple[str, str, str], _Series] = {}
         # Never drained: what Prometheus scrapes (counters only go up).
         self.totals: dict[tuple[str, str, str], _Series] = {}
@@ -87,11 +93,11 @@ class RequestMetrics:
         )
         series = self.custom.get(key)
         if series is None:
-            if len(self.custom) >= MAX_CUSTOM_SERIES:
+            if len(self.custom) >= self.max_custom_series:
                 if not self.custom_dropped:
                     log.warning(
                         "emit-metric: more than %d series; values of new series are dropped",
-                        MAX_CUSTOM_SERIES,
+                        self.max_custom_series,
                     )
                 self.custom_dropped += 1
                 return
