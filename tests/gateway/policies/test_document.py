@@ -11,6 +11,7 @@ from tollhouse.gateway.policies import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
     PolicyCompileError,
+    PolicyDocument,
     parse_policy_document,
     substitute_named_values,
 )
@@ -125,19 +126,23 @@ def test_a_secret_value_never_appears_in_an_error() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="<>/=\"' !-[]&;?xpoliceinbund{}\n", max_size=200))
 def test_any_text_either_parses_or_is_a_policy_compile_error(text: str) -> None:
-    try:
-        parse_policy_document(text)
-    except PolicyCompileError:
-        pass
+    assert_parses_or_is_refused(text)
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=200))
 def test_any_unicode_either_parses_or_is_a_policy_compile_error(text: str) -> None:
+    assert_parses_or_is_refused("<policies><inbound>" + text + "</inbound></policies>")
+
+
+def assert_parses_or_is_refused(text: str) -> None:
+    """h11's invariant: a document, or a PolicyCompileError saying why; nothing else."""
     try:
-        parse_policy_document("<policies><inbound>" + text + "</inbound></policies>")
-    except PolicyCompileError:
-        pass
+        document = parse_policy_document(text)
+    except PolicyCompileError as error:
+        assert error.message
+    else:
+        assert isinstance(document, PolicyDocument)
 
 
 def test_a_lone_surrogate_is_a_compile_error() -> None:

@@ -33,14 +33,17 @@ _SEEDS = [
 
 
 def _check(text: str) -> None:
+    """Compiling gives an expression or an ExpressionError with a message; evaluating gives a
+    value or an ExpressionRuntimeError with a message. Any other exception fails the test."""
     try:
         compiled = compile_expression(text)
-    except ExpressionError:
+    except ExpressionError as error:
+        assert error.message
         return
     try:
         compiled.evaluate(Context(), variables={"a": "b", "n": 1})
-    except ExpressionRuntimeError:
-        pass
+    except ExpressionRuntimeError as error:
+        assert error.message
 
 
 def test_random_token_soup_compiles_or_raises_expression_error() -> None:
