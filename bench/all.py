@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _report import RESULTS, table
+
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 BENCHMARKS = (("gateway", "gateway.py"), ("propagation", "propagation.py"))
 # Exit status of a benchmark that measured everything but missed a target.
 MISSED = 1
@@ -37,15 +38,6 @@ def newest(prefix: str, since: float) -> dict[str, Any] | None:
         key=lambda p: p.stat().st_mtime,
     )
     return json.loads(found[-1].read_text()) if found else None
-
-
-def row(figure: dict[str, Any]) -> str:
-    result = {True: "pass", False: "**FAIL**", None: "—"}[figure.get("passed")]
-    versus = figure.get("versus", figure.get("target", "—"))
-    return (
-        f"| {figure['figure']} | {figure['reference']} | {figure['measured']} "
-        f"| {versus} | {result} |"
-    )
 
 
 def main() -> int:
@@ -62,11 +54,7 @@ def main() -> int:
             continue
         documents[name] = document
     figures = [f for d in documents.values() for f in d["figures"]]
-    lines = [
-        "| figure | reference | measured | ratio / target | result |",
-        "|---|---|---|---|---|",
-        *(row(f) for f in figures),
-    ]
+    lines = table(figures)
     machine = next(iter(documents.values()))["machine"] if documents else {}
     print("\n" + "\n".join(lines))
     for failure in failures:

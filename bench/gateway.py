@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import json
 import os
 import signal
 import statistics
@@ -44,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,8 @@ from _harness import (
     wait_status,
     wrk,
 )
+from _report import Figure, write
+from _report import run as run_benchmark
 from _system import GatewayProcess, Management, System, pollers, start_gateways, start_system
 from tollhouse.contracts import (
     ApiConfig,
@@ -405,20 +406,6 @@ def expect(port: int, path: str, status: int, headers: Mapping[str, str] | None 
 # --- measuring -----------------------------------------------------------------------------
 
 
-@dataclass
-class Figure:
-    name: str
-    reference: str
-    measured: str
-    versus: str
-    passed: bool | None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def result(self) -> str:
-        return {True: "pass", False: "**FAIL**", None: "—"}[self.passed]
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -753,17 +740,6 @@ def measure(children: Children, workdir: Path) -> list[Figure]:
     return figures
 
 
-def table(figures: list[Figure]) -> str:
-    lines = [
-        "| figure | reference | measured | ratio / target | result |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {f.name} | {f.reference} | {f.measured} | {f.versus} | {f.result} |" for f in figures
-    ]
-    return "\n".join(lines)
-
-
 def main() -> int:
     # Ctrl-C stops the run and its children even when started where SIGINT is ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -781,48 +757,18 @@ def main() -> int:
     children = Children()
     with tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as temp, children.guard():
         figures = measure(children, Path(temp))
-    print()
-    print(table(figures))
-    results = Path(__file__).with_name("results")
-    results.mkdir(exist_ok=True)
-    out = results / f"gateway-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    document = {
-        "benchmark": "gateway",
-        "started": started.isoformat(timespec="seconds"),
-        "machine": facts,
-        "method": {
-            "connections": CONNECTIONS,
-            "threads": THREADS,
-            "seconds": SECONDS,
-            "warmup_seconds": WARMUP_SECONDS,
-            "repeats": REPEATS,
-            "load_core": LOAD_CORE,
-            "system_under_test_core": SUT_CORE,
-            "latency_load": LATENCY_LOAD,
-        },
-        "figures": [
-            {
-                "figure": f.name,
-                "reference": f.reference,
-                "measured": f.measured,
-                "versus": f.versus,
-                "passed": f.passed,
-                "data": f.data,
-            }
-            for f in figures
-        ],
+    method = {
+        "connections": CONNECTIONS,
+        "threads": THREADS,
+        "seconds": SECONDS,
+        "warmup_seconds": WARMUP_SECONDS,
+        "repeats": REPEATS,
+        "load_core": LOAD_CORE,
+        "system_under_test_core": SUT_CORE,
+        "latency_load": LATENCY_LOAD,
     }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwritten {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
-    return 0 if all(f.passed is not False for f in figures) else 1
+    return write("gateway", started, facts, method, figures)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench/gateway.py: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark("bench/gateway.py", main)

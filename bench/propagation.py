@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import math
 import os
 import statistics
@@ -39,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,8 @@ from _harness import (
     require_tools,
     status_kib,
 )
+from _report import Figure, write
+from _report import run as run_benchmark
 from _system import (
     Answer,
     GatewayProcess,
@@ -125,20 +126,6 @@ class Write:
     @property
     def median(self) -> float:
         return statistics.median(self.served)
-
-
-@dataclass
-class Figure:
-    name: str
-    reference: str
-    measured: str
-    versus: str
-    passed: bool | None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def result(self) -> str:
-        return {True: "pass", False: "**FAIL**", None: "—"}[self.passed]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -467,17 +454,6 @@ def measure(children: Children, workdir: Path) -> list[Figure]:
     return asyncio.run(follow(children, system, workdir)) + figures
 
 
-def table(figures: list[Figure]) -> str:
-    lines = [
-        "| figure | reference | measured | target | result |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {f.name} | {f.reference} | {f.measured} | {f.versus} | {f.result} |" for f in figures
-    ]
-    return "\n".join(lines)
-
-
 def main() -> int:
     require_tools()
     started = dt.datetime.now(dt.UTC)
@@ -486,53 +462,23 @@ def main() -> int:
     children = Children()
     with tempfile.TemporaryDirectory(prefix="tollhouse-bench-") as temp, children.guard():
         figures = measure(children, Path(temp))
-    print()
-    print(table(figures))
-    results = Path(__file__).with_name("results")
-    results.mkdir(exist_ok=True)
-    out = results / f"propagation-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    document = {
-        "benchmark": "propagation",
-        "started": started.isoformat(timespec="seconds"),
-        "machine": facts,
-        "method": {
-            "writes": WRITES,
-            "gateway_counts": list(GATEWAY_COUNTS),
-            "shared_gateway_resource": SHARED_RESOURCE,
-            "swaps": SWAPS,
-            "poll_seconds": POLL_SECONDS,
-            "max_polls_per_second": MAX_POLLS_PER_SECOND,
-            "write_gap_seconds": WRITE_GAP_SECONDS,
-            "connections": CONNECTIONS,
-            "threads": THREADS,
-            "load_core": LOAD_CORE,
-            "system_under_test_core": SUT_CORE,
-            "token_seconds": TOKEN_SECONDS,
-            "database": "sqlite",
-        },
-        "figures": [
-            {
-                "figure": f.name,
-                "reference": f.reference,
-                "measured": f.measured,
-                "target": f.versus,
-                "passed": f.passed,
-                "data": f.data,
-            }
-            for f in figures
-        ],
+    method = {
+        "writes": WRITES,
+        "gateway_counts": list(GATEWAY_COUNTS),
+        "shared_gateway_resource": SHARED_RESOURCE,
+        "swaps": SWAPS,
+        "poll_seconds": POLL_SECONDS,
+        "max_polls_per_second": MAX_POLLS_PER_SECOND,
+        "write_gap_seconds": WRITE_GAP_SECONDS,
+        "connections": CONNECTIONS,
+        "threads": THREADS,
+        "load_core": LOAD_CORE,
+        "system_under_test_core": SUT_CORE,
+        "token_seconds": TOKEN_SECONDS,
+        "database": "sqlite",
     }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwritten {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
-    return 0 if all(f.passed is not False for f in figures) else 1
+    return write("propagation", started, facts, method, figures)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench/propagation.py: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark("bench/propagation.py", main)
