@@ -39,7 +39,6 @@ from tollhouse.gateway.policies import (
     backend_target,
     http_headers,
     http_response,
-    policy_headers,
     policy_request,
     policy_response,
 )
@@ -287,21 +286,13 @@ class Pipeline:
         if not base_url:
             return apim_error(500, "The API has no backend service URL.")
         url = base_url.rstrip("/") + match.backend_path + (f"?{query}" if query else "")
+        timeout = settings.timeout or self.forward_timeout
         try:
-            answer = await self.upstream.request(
-                UpstreamRequest(
-                    method=request.method,
-                    url=url,
-                    headers=headers,
-                    body=request.body,
-                    timeout=settings.timeout or self.forward_timeout,
-                )
+            return await self._backend(
+                UpstreamRequest(request.method, url, headers, request.body, timeout)
             )
         except UpstreamError as exc:
-            log.warning("backend %s: %s", urlsplit(url).netloc, exc)
             return error_response(exc)
-        # The pool has removed the backend's hop-by-hop fields already.
-        return answer
 
     async def _send(self, ctx: PolicyContext) -> PolicyResponse:
         """forward-request: the request as the policies left it, to the backend."""
@@ -325,47 +316,39 @@ class Pipeline:
                 ) from exc
         original = ctx.facts.query if isinstance(ctx.facts, RequestFacts) else ""
         url = backend_target(ctx.backend_url, ctx.request, original)
+        headers = http_headers(ctx.request.headers)
+        timeout = settings.timeout or self.forward_timeout
         try:
-            answer = await self.upstream.request(
-                UpstreamRequest(
-                    method=ctx.request.method,
-                    url=url,
-                    headers=http_headers(ctx.request.headers),
-                    body=ctx.request.body,
-                    timeout=settings.timeout or self.forward_timeout,
-                )
+            answer = await self._backend(
+                UpstreamRequest(ctx.request.method, url, headers, ctx.request.body, timeout)
             )
         except UpstreamError as exc:
-            log.warning("backend %s: %s", urlsplit(url).netloc, exc)
             raise PolicyRuntimeError(
                 "forward-request",
                 "BackendConnectionFailure",
                 str(exc),
                 response=policy_response(error_response(exc)),
             ) from exc
-        # The pool has removed the backend's hop-by-hop fields already.
-        return PolicyResponse(
-            answer.status, headers=policy_headers(answer.headers), body=answer.body
-        )
+        return policy_response(answer)
+
+    async def _backend(self, request: UpstreamRequest) -> Response:
+        """The backend's answer to a forwarded request (its hop-by-hop fields removed by the
+        pool); a failure is logged by host, never by path or query, and raised."""
+        try:
+            return await self.upstream.request(request)
+        except UpstreamError as exc:
+            log.warning("backend %s: %s", urlsplit(request.url).netloc, exc)
+            raise
 
     async def _call(self, outgoing: OutgoingCall) -> PolicyResponse:
         """send-request and send-one-way-request: through the same pool, egress policy and
         limits as forwarding; the pool accepts only absolute http(s) URLs with a host
-        (`UpstreamRequestError` otherwise)."""
-        answer = await self.upstream.request(
-            UpstreamRequest(
-                method=outgoing.method,
-                url=outgoing.url,
-                headers=http_headers(list(outgoing.headers)),
-                body=Body(data=outgoing.body),
-                timeout=outgoing.timeout,
-            )
+        (`UpstreamRequestError` otherwise). Failures are the policies' to report."""
+        headers = http_headers(list(outgoing.headers))
+        request = UpstreamRequest(
+            outgoing.method, outgoing.url, headers, Body(data=outgoing.body), outgoing.timeout
         )
-        return PolicyResponse(
-            answer.status,
-            headers=policy_headers(answer.headers),
-            body=answer.body,
-        )
+        return policy_response(await self.upstream.request(request))
 
     def _trusted(self, client_ip: str) -> bool:
         """Only a configured proxy's X-Forwarded-* and Forwarded are believed (RFC 9700 §4.13)."""

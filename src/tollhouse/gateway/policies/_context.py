@@ -13,6 +13,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 
 from tollhouse.contracts import (
     ApiConfig,
@@ -347,7 +348,8 @@ class _Named:
 
 
 class ExpressionContext:
-    """`context` for one request."""
+    """`context` for one request. What cannot change during the request is made once, when
+    first read; what policies change (request, response, variables, errors) is read live."""
 
     def __init__(self, ctx: PolicyContext, facts: RequestFacts) -> None:
         self._ctx = ctx
@@ -371,23 +373,23 @@ class ExpressionContext:
     def Variables(self) -> Mapping[str, object]:
         return self._ctx.variables
 
-    @property
+    @cached_property
     def Api(self) -> ApiView | _Named:
         api = self._facts.api
         return ApiView(api) if api is not None else _Named(self._ctx.api)
 
-    @property
+    @cached_property
     def Operation(self) -> OperationView | _Named:
         operation = self._facts.operation
         return OperationView(operation) if operation is not None else _Named(self._ctx.operation)
 
-    @property
+    @cached_property
     def Product(self) -> ProductView | _Named | None:
         if self._facts.product is not None:
             return ProductView(self._facts.product)
         return _Named(self._ctx.product) if self._ctx.product else None
 
-    @property
+    @cached_property
     def Subscription(self) -> SubscriptionView | None:
         subscription = self._facts.subscription
         if subscription is None:
@@ -399,7 +401,7 @@ class ExpressionContext:
         # Subscriptions here have no owner user: APIM's context.User is null for them.
         return None
 
-    @property
+    @cached_property
     def Deployment(self) -> DeploymentView:
         return DeploymentView(self._facts.gateway_id, self._facts.service_name)
 
@@ -407,7 +409,7 @@ class ExpressionContext:
     def RequestId(self) -> str:
         return self._facts.request_id
 
-    @property
+    @cached_property
     def Timestamp(self) -> dt.datetime:
         # APIM: the point in time the request was received.
         return dt.datetime.fromtimestamp(self._facts.received, dt.UTC)
