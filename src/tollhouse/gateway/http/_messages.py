@@ -38,8 +38,10 @@ class Body:
         return self._data
 
     async def read(self, limit: int | None = None) -> bytes:
-        """The whole body, kept in memory for further reads; `limit` bounds it (ValueError
-        when exceeded)."""
+        """The whole body, kept in memory for further reads; `limit` bounds it, whether it is
+        streamed or in memory already (ValueError when exceeded)."""
+        if self._data is not None and limit is not None and len(self._data) > limit:
+            raise ValueError("body larger than the limit")
         if self._data is None:
             chunks, size = [], 0
             async for chunk in self._stream or _empty():

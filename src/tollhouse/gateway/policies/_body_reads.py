@@ -7,16 +7,13 @@ is wrapped so that the body is in memory before it runs; no other request pays f
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-
-from tollhouse.gateway.http import Body
 
 from ._capacity import MAX_EXPRESSION_BODY_BYTES as MAX_EXPRESSION_BODY_BYTES
 from ._document import Element
 from ._errors import PolicyRuntimeError
-from ._execute import PolicyContext, PolicyResponse, Step
+from ._execute import PolicyContext, PolicyResponse, Step, apim_error
 
 _READS = re.compile(r"context\s*\.\s*(Request|Response)\s*\.\s*Body\b")
 
@@ -31,13 +28,6 @@ def _texts(element: Element) -> list[str]:
 def body_reads(element: Element) -> frozenset[str]:
     """Which bodies ("Request", "Response") the element's expressions read."""
     return frozenset(m.group(1) for text in _texts(element) for m in _READS.finditer(text))
-
-
-def _too_large(status: int, message: str) -> PolicyResponse:
-    body = json.dumps({"statusCode": status, "message": message}).encode()
-    return PolicyResponse(
-        status, headers=[("content-type", "application/json; charset=utf-8")], body=Body(data=body)
-    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class ReadBodies:
                     "expression",
                     "RequestBodyTooLarge",
                     "The request body is larger than policy expressions may read.",
-                    response=_too_large(413, "Request Entity Too Large"),
+                    response=apim_error(413, "Request Entity Too Large"),
                 ) from exc
         if self.response and ctx.response.body.buffered is None:
             try:
@@ -69,7 +59,7 @@ class ReadBodies:
                     "expression",
                     "ResponseBodyTooLarge",
                     "The response body is larger than policy expressions may read.",
-                    response=_too_large(502, "Bad Gateway"),
+                    response=apim_error(502, "Bad Gateway"),
                 ) from exc
         return await self.step(ctx)
 

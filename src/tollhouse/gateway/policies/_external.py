@@ -122,8 +122,6 @@ async def _exchange(
             answer = await call(outgoing)
             try:
                 data = await answer.body.read(limit=max_body)
-                if len(data) > max_body:  # a body that was in memory already
-                    raise ValueError
             except ValueError:
                 raise _CallFailed(
                     "ResponseBodyTooLarge",
