@@ -7,20 +7,24 @@ not compile is rejected whole (the sync agent keeps the last good one and report
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tollhouse.contracts import GatewayConfiguration
 from tollhouse.gateway.http import (
     Body,
     Headers,
+    Reply,
     Request,
     Response,
+    Started,
     UpstreamError,
     UpstreamPool,
     UpstreamRequest,
@@ -28,6 +32,7 @@ from tollhouse.gateway.http import (
     prepare_forward_headers,
 )
 from tollhouse.gateway.policies import (
+    CompiledPolicies,
     ForwardSettings,
     PolicyCompileError,
     PolicyContext,
@@ -173,7 +178,44 @@ class Pipeline:
             for (api, operation, product), error in compiled.policies.errors.items()
         )
 
+    def start(self, request: Request, reply: Reply) -> Started | None:
+        """The callback way (the server's `Starter`): a request answered from what is in
+        memory, or forwarded by APIM's default pipeline on an idle backend connection, is
+        taken without a task; anything else is left to `handle` (None)."""
+        routed = self._route(request)
+        if isinstance(routed, Response):
+            reply(routed)
+            return _ANSWERED
+        forward = routed.policies.forward_only
+        if forward is None or forward.buffer_request_body or not routed.match.api.service_url:
+            return None
+        upstream = self._upstream_request(request, routed, forward)
+        done = functools.partial(self._forwarded, reply, routed)
+        try:
+            return self.upstream.start(upstream, done)
+        except UpstreamError as exc:
+            done(exc)
+            return _ANSWERED
+
+    def _forwarded(self, reply: Reply, routed: _Routed, outcome: Response | UpstreamError) -> None:
+        if isinstance(outcome, UpstreamError):
+            host = urlsplit(routed.match.api.service_url or "").netloc
+            log.warning("backend %s: %s", host, outcome)
+            outcome = error_response(outcome)
+        self._record(routed.match.api.name, routed.match.operation.name, outcome.status, routed)
+        reply(outcome)
+
     async def handle(self, request: Request) -> Response:
+        routed = self._route(request)
+        if isinstance(routed, Response):
+            return routed
+        response = await self._run_policies(request, routed)
+        self._record(routed.match.api.name, routed.match.operation.name, response.status, routed)
+        return response
+
+    def _route(self, request: Request) -> _Routed | Response:
+        """What a request is to get, decided from memory: an answer already (probes, no
+        route, no subscription, policies that cannot run), or its route and policies."""
         compiled = self.current
         if request.path in STATUS_PATHS:
             if compiled is None:
@@ -197,22 +239,12 @@ class Pipeline:
             )
             self._record(match.api.name, match.operation.name, response.status, started)
             return response
-        response = await self._run_policies(compiled, request, match, decision, started)
-        self._record(match.api.name, match.operation.name, response.status, started)
-        return response
-
-    async def _run_policies(
-        self,
-        compiled: CompiledConfiguration,
-        request: Request,
-        match: RouteMatch,
-        decision: SubscriptionDecision,
-        started: float,
-    ) -> Response:
         product = decision.product.name if decision.product is not None else None
         policies = compiled.policies.for_operation(match.api.name, match.operation.name, product)
         if isinstance(policies, PolicyCompileError):
-            return apim_error(500, f"The operation's policies cannot run: {policies}")
+            response = apim_error(500, f"The operation's policies cannot run: {policies}")
+            self._record(match.api.name, match.operation.name, response.status, started)
+            return response
         # The subscription key never reaches the backend.
         headers = [(k, v) for k, v in request.headers if k != decision.remove_header]
         query = remove_query_parameter(request.query, decision.remove_query)
@@ -224,9 +256,13 @@ class Pipeline:
             trusted_proxy=self._trusted(request.client_ip),
             honour_forwarded_proto=self.honour_forwarded_proto,
         )
+        return _Routed(compiled, match, decision, product, policies, forwarded, query, started)
+
+    async def _run_policies(self, request: Request, routed: _Routed) -> Response:
+        compiled, match, decision, product, policies, forwarded, query, started = routed
         forward = policies.forward_only
         if forward is not None and not forward.buffer_request_body:
-            return await self._forward(request, match, forwarded, query, forward)
+            return await self._forward(request, routed, forward)
         ctx = PolicyContext(
             policy_request(
                 request,
@@ -273,26 +309,26 @@ class Pipeline:
         return http_response(response)
 
     async def _forward(
-        self,
-        request: Request,
-        match: RouteMatch,
-        headers: Headers,
-        query: str,
-        settings: ForwardSettings,
+        self, request: Request, routed: _Routed, settings: ForwardSettings
     ) -> Response:
         """APIM's default pipeline (forward-request and nothing else), without a policy
         context: what `_send` does for it, on the HTTP layer's own messages."""
-        base_url = match.api.service_url
-        if not base_url:
+        if not routed.match.api.service_url:
             return apim_error(500, "The API has no backend service URL.")
-        url = base_url.rstrip("/") + match.backend_path + (f"?{query}" if query else "")
-        timeout = settings.timeout or self.forward_timeout
         try:
-            return await self._backend(
-                UpstreamRequest(request.method, url, headers, request.body, timeout)
-            )
+            return await self._backend(self._upstream_request(request, routed, settings))
         except UpstreamError as exc:
             return error_response(exc)
+
+    def _upstream_request(
+        self, request: Request, routed: _Routed, settings: ForwardSettings
+    ) -> UpstreamRequest:
+        """The request as the default pipeline forwards it (the API has a service URL)."""
+        base_url = routed.match.api.service_url or ""
+        query = routed.query
+        url = base_url.rstrip("/") + routed.match.backend_path + (f"?{query}" if query else "")
+        timeout = settings.timeout or self.forward_timeout
+        return UpstreamRequest(request.method, url, routed.headers, request.body, timeout)
 
     async def _send(self, ctx: PolicyContext) -> PolicyResponse:
         """forward-request: the request as the policies left it, to the backend."""
@@ -360,5 +396,31 @@ class Pipeline:
             return False
         return any(address in network for network in self.trusted_proxies)
 
-    def _record(self, api: str, operation: str, status: int, started: float) -> None:
+    def _record(self, api: str, operation: str, status: int, started: float | _Routed) -> None:
+        if isinstance(started, _Routed):
+            started = started.started
         self.metrics.record(api, operation, status, (time.perf_counter() - started) * 1000)
+
+
+class _Routed(NamedTuple):
+    """A request's route, subscription decision and policies, and the headers and query to
+    forward (the subscription key removed, X-Forwarded-* added)."""
+
+    compiled: CompiledConfiguration
+    match: RouteMatch
+    decision: SubscriptionDecision
+    product: str | None
+    policies: CompiledPolicies
+    headers: Headers
+    query: str
+    started: float
+
+
+class _Answered:
+    """The `Started` of a request answered within `Pipeline.start`: nothing to cancel."""
+
+    def cancel(self) -> None:
+        return None
+
+
+_ANSWERED = _Answered()

@@ -137,7 +137,9 @@ async def start_gateway(
     agent = SyncAgent(client, backup, apply, events_wait=settings.events_wait)
     instance = Instance.current(settings.deployment)
     heartbeats = HeartbeatSender(client, agent, instance, interval=settings.heartbeat_interval)
-    server = GatewayServer(pipeline.handle, limits or settings.server_limits)
+    server = GatewayServer(
+        pipeline.handle, limits or settings.server_limits, starter=pipeline.start
+    )
 
     await agent.start()
     addresses = [await server.start(host, settings.http_port)]

@@ -25,6 +25,7 @@ from tollhouse.gateway.http import (
     Request,
     Response,
     ServerLimits,
+    Starter,
 )
 
 T = TypeVar("T")
@@ -100,9 +101,10 @@ async def serving(
     handler: Handler | None = None,
     limits: ServerLimits = TEST_LIMITS,
     ssl_context: ssl.SSLContext | None = None,
+    starter: Starter | None = None,
 ) -> AsyncIterator[Served]:
     recorder = Recorder()
-    server = GatewayServer(handler or recorder.echo, limits)
+    server = GatewayServer(handler or recorder.echo, limits, starter=starter)
     host, port = await server.start("127.0.0.1", 0, ssl_context)
     try:
         yield Served(server, host, port, recorder)

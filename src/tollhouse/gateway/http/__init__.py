@@ -5,12 +5,25 @@ from tollhouse.gateway.http._messages import (
     Body,
     Handler,
     Headers,
+    Reply,
     Request,
     Response,
+    Started,
+    Starter,
     UpstreamRequest,
 )
 
-__all__ = ["Body", "Handler", "Headers", "Request", "Response", "UpstreamRequest"]
+__all__ = [
+    "Body",
+    "Handler",
+    "Headers",
+    "Reply",
+    "Request",
+    "Response",
+    "Started",
+    "Starter",
+    "UpstreamRequest",
+]
 
 # The downstream side (server, limits, request errors: _limits, _paths, _server*) and the
 # upstream side (connection pool, its errors, forwarding headers, egress policy).

@@ -9,9 +9,10 @@ so that they can be read and tested in one place (security-and-faults.md C.4, C.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tollhouse.gateway.http._limits import ServerLimits
 from tollhouse.gateway.http._messages import Headers
@@ -30,6 +31,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: CR, LF and NUL MUST be refused; the other controls are not field-vchar
 # either (HTAB is whitespace and allowed).
 _INVALID_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# Field names, one per line: every name of a header list checked in one match.
+_TOKEN_LINES = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*")
 # 1*DIGIT in ASCII only (never Unicode digits, aiohttp CVE-2025-69224), no sign, at most 18
 # digits so that the value fits a signed 64-bit integer (h11 and llhttp refuse more too).
 _CONTENT_LENGTH = re.compile(rb"[0-9]{1,18}")
@@ -46,9 +49,8 @@ _UPGRADE_FIELDS = (b"upgrade", b"http2-settings")
 FIELD_LINE_OVERHEAD = 4
 
 
-@dataclass(frozen=True)
-class RequestHead:
-    """A request head that passed the framing rules."""
+class RequestHead(NamedTuple):
+    """A request head that passed the framing rules (a tuple: one is made per request)."""
 
     method: str
     # Normalised (see `_paths`); "*" for `OPTIONS *`.
@@ -119,7 +121,7 @@ def check_head(
     # RFC 9112 §3.2: no Host in HTTP/1.1, or more than one → 400.
     if len(hosts) > 1 or (not hosts and http_version == "1.1"):
         raise MalformedRequest
-    host, port = parse_host(hosts[0]) if hosts else ("", None)
+    host, port = _parse_host_cached(hosts[0]) if hosts else ("", None)
 
     content_length: int | None = None
     chunked = False
@@ -149,23 +151,26 @@ def check_head(
         ):
             raise MalformedRequest
 
-    tokens = {t.strip(_OWS).lower() for value in connection for t in value.split(b",")}
-    if http_version == "1.1":
-        keep_alive = b"close" not in tokens
+    if connection:
+        tokens = {t.strip(_OWS).lower() for value in connection for t in value.split(b",")}
+        if http_version == "1.1":
+            keep_alive = b"close" not in tokens
+        else:
+            keep_alive = b"keep-alive" in tokens and b"close" not in tokens
     else:
-        keep_alive = b"keep-alive" in tokens and b"close" not in tokens
+        keep_alive = http_version == "1.1"
 
     return RequestHead(
-        method=method,
-        path=parsed.path,
-        query=parsed.query,
-        http_version=http_version,
-        headers=headers,
-        host=host,
-        content_length=content_length,
-        chunked=chunked,
-        keep_alive=keep_alive,
-        expect_continue=expect_continue,
+        method,
+        parsed.path,
+        parsed.query,
+        http_version,
+        headers,
+        host,
+        content_length,
+        chunked,
+        keep_alive,
+        expect_continue,
     )
 
 
@@ -174,6 +179,25 @@ def check_field(name: bytes, value: bytes) -> None:
     (RFC 9110 §5.1, §5.5); a space before the colon makes the name invalid (RFC 9112 §5.1)."""
     if not _TOKEN.fullmatch(name) or _INVALID_VALUE_BYTE.search(value):
         raise MalformedRequest
+
+
+def is_token(value: bytes) -> bool:
+    """RFC 9110 §5.6.2 token: what a method or a field name must be."""
+    return _TOKEN.fullmatch(value) is not None
+
+
+def valid_fields(fields: Sequence[tuple[bytes, bytes]]) -> bool:
+    """`check_field` for a whole list: every name a token, no value holding CR, LF, NUL or
+    another control but HTAB; one match over all the names and one over all the values."""
+    if not fields:
+        return True
+    names = b"\n".join([name for name, _ in fields])
+    return (
+        _TOKEN_LINES.fullmatch(names) is not None
+        # A newline inside a name would pass for a separator: the count tells.
+        and names.count(b"\n") == len(fields) - 1
+        and _INVALID_VALUE_BYTE.search(b"\t".join([value for _, value in fields])) is None
+    )
 
 
 def parse_content_length(values: Sequence[bytes]) -> int:
@@ -207,6 +231,10 @@ def check_transfer_coding(values: Sequence[bytes]) -> None:
         raise NotImplementedByServer
 
 
+# Clients send the same few Host values over and over.
+_HOST_CACHE_SIZE = 256
+
+
 def parse_host(value: bytes) -> tuple[str, int | None]:
     """A Host field value (RFC 9110 §7.2) as (host lower-case, port or None)."""
     try:
@@ -223,3 +251,6 @@ def parse_host(value: bytes) -> tuple[str, int | None]:
             raise MalformedRequest
         return host, number
     return host, None
+
+
+_parse_host_cached = functools.lru_cache(maxsize=_HOST_CACHE_SIZE)(parse_host)

@@ -72,6 +72,9 @@ class PipelineFull:
 
 Event = RequestHead | BodyData | EndOfMessage | Rejected | PipelineFull
 
+# Every EndOfMessage is alike: one instance serves.
+_END_OF_MESSAGE = EndOfMessage()
+
 
 class ReaderState(enum.Enum):
     IDLE = "idle"  # between requests
@@ -286,4 +289,4 @@ class RequestReader:
             return
         self._state = ReaderState.IDLE
         self._progress += 1
-        self._events.append(EndOfMessage())
+        self._events.append(_END_OF_MESSAGE)

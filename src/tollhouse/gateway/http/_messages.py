@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -116,3 +117,19 @@ class UpstreamRequest:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+Reply = Callable[[Response], None]
+
+
+class Started(Protocol):
+    """A request a `Starter` took: `cancel` abandons it (the client went away); its reply
+    may then never come."""
+
+    def cancel(self) -> object: ...
+
+
+Starter = Callable[[Request, Reply], "Started | None"]
+"""The callback way to answer a request without a body: take it and arrange for `reply` to be
+called once, from the event loop (or at once, inside the call), returning a `Started`; or
+return None, and the server awaits the `Handler` instead. No task is made for a request a
+starter takes, which is what makes it the gateway's fast path."""

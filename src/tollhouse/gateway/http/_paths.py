@@ -19,7 +19,7 @@ A fragment never reaches the path: it is dropped from the target first.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tollhouse.gateway.http._server_errors import MalformedRequest
 
@@ -39,9 +39,8 @@ _PLAIN_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
 _ABSOLUTE_FORM = re.compile(rb"(?i)(https?)://([^/?#]*)(.*)", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Target:
-    """A parsed request target (RFC 9112 §3.2)."""
+class Target(NamedTuple):
+    """A parsed request target (RFC 9112 §3.2); a tuple, as one is made per request."""
 
     # The normalised path; "*" for `OPTIONS *` (asterisk-form).
     path: str
@@ -65,7 +64,7 @@ def parse_target(target: bytes, method: str) -> Target:
         return Target(path="*", query="")
     scheme: str | None = None
     authority: str | None = None
-    if target.startswith(b"/"):
+    if target[:1] == b"/":
         rest = target
     else:
         match = _ABSOLUTE_FORM.fullmatch(target)
@@ -83,14 +82,10 @@ def parse_target(target: bytes, method: str) -> Target:
         if not rest.startswith(b"/"):
             rest = b"/" + rest
     # A fragment is not part of a request target (RFC 9112 §3.2); drop it if sent.
-    rest = rest.split(b"#", 1)[0]
+    if b"#" in rest:
+        rest = rest.split(b"#", 1)[0]
     raw_path, _, query = rest.partition(b"?")
-    return Target(
-        path=normalize_path(_ascii(raw_path)),
-        query=_ascii(query),
-        scheme=scheme,
-        authority=authority,
-    )
+    return Target(normalize_path(_ascii(raw_path)), _ascii(query), scheme, authority)
 
 
 def normalize_path(path: str) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import json
 import logging
-import re
 import ssl
 import time
 import weakref
@@ -26,9 +26,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import cast
+from typing import NamedTuple, cast
 
-from tollhouse.gateway.http._framing import RequestHead, parse_content_length
+from tollhouse.gateway.http._framing import RequestHead, parse_content_length, valid_fields
 from tollhouse.gateway.http._framing_reader import (
     BodyData,
     EndOfMessage,
@@ -39,7 +39,7 @@ from tollhouse.gateway.http._framing_reader import (
     RequestReader,
 )
 from tollhouse.gateway.http._limits import ServerLimits
-from tollhouse.gateway.http._messages import Body, Handler, Request, Response
+from tollhouse.gateway.http._messages import Body, Handler, Request, Response, Started, Starter
 from tollhouse.gateway.http._server_errors import (
     DownstreamError,
     IncompleteBody,
@@ -48,19 +48,23 @@ from tollhouse.gateway.http._server_errors import (
 
 log = logging.getLogger("tollhouse.gateway.http.server")
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_INVALID_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Response fields the server decides itself: connection management and message framing
 # (RFC 9110 §7.6.1, RFC 9112 §6). Content-Length is handled apart.
 _SERVER_OWNED_FIELDS = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te")
 )
+# The response fields `_plan` looks at rather than copies.
+_PLANNED_FIELDS = _SERVER_OWNED_FIELDS | {b"content-length", b"date"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # A buffered body up to this size goes out in the same write as the head (one syscall);
 # larger ones are written apart rather than copied.
 _COALESCE_LIMIT = 64 * 1024
 _LAST_CHUNK = b"0\r\n\r\n"
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+_STATUS_LINES = {
+    status: b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
+    for status in range(200, 600)
+}
 
 # The SNI name each TLS connection asked for, recorded by the context's sni_callback: a
 # server-side SSLObject does not keep it (its server_hostname is None).
@@ -99,8 +103,7 @@ class _Framing(enum.Enum):
     CLOSE = "close"  # delimited by closing the connection (HTTP/1.0 client, unknown length)
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     head: bytes
     framing: _Framing
     length: int | None
@@ -182,12 +185,32 @@ class _RequestBody:
 class _Exchange:
     """One request and its response on a connection."""
 
+    __slots__ = (
+        "answered",
+        "body",
+        "close_after",
+        "continue_sent",
+        "error",
+        "handle",
+        "head",
+        "keep_alive",
+        "received_all",
+        "replied",
+        "response_started",
+        "started",
+        "task",
+    )
+
     def __init__(self, head: RequestHead | None, error: DownstreamError | None = None) -> None:
         self.head = head
         # Set when the request is answered with this error instead of calling the handler.
         self.error = error
         self.body: _RequestBody | None = None
+        self.started = False
         self.task: asyncio.Task[None] | None = None
+        # Set while a `Starter` holds the request (no task), until its reply.
+        self.handle: Started | None = None
+        self.replied = False
         self.received_all = head is None
         self.continue_sent = False
         self.response_started = False
@@ -294,8 +317,7 @@ class _Connection(asyncio.Protocol):
         for exchange in self._exchanges:
             # Nobody is left to answer: stop the work done on the client's behalf (a proxy's
             # usual choice, nginx proxy_ignore_client_abort off).
-            if exchange.task is not None and not exchange.task.done():
-                exchange.task.cancel()
+            self._cancel(exchange)
         self._server._forget(self)
 
     def pause_writing(self) -> None:
@@ -315,7 +337,12 @@ class _Connection(asyncio.Protocol):
             exchange = _Exchange(event)
             if event.has_body:
                 exchange.body = _RequestBody(self, exchange)
-            self._receiving = exchange
+                self._receiving = exchange
+            else:
+                # Nothing more to read for it: it may be answered before its EndOfMessage
+                # event is seen, which then has nothing to act on.
+                exchange.received_all = True
+                self._receiving = None
             self._last_body_at = now
             self._enqueue(exchange)
         elif isinstance(event, BodyData):
@@ -387,14 +414,100 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, exchange: _Exchange) -> None:
         self._server._in_flight += 1
+        exchange.started = True
+        starter = self._server.starter
+        if starter is not None and exchange.error is None and exchange.body is None:
+            try:
+                handle = starter(self._request(exchange), functools.partial(self._reply, exchange))
+            except Exception:
+                head = exchange.head
+                assert head is not None
+                log.exception("the request handler failed (%s %s)", head.method, head.path)
+                exchange.close_after = True
+                self._reply(exchange, _error_response(500, "Internal server error."))
+                return
+            if handle is not None:
+                if not exchange.replied:
+                    exchange.handle = handle
+                return
         exchange.task = self._loop.create_task(self._run(exchange))
+
+    def _cancel(self, exchange: _Exchange) -> None:
+        if exchange.task is not None and not exchange.task.done():
+            exchange.task.cancel()
+        handle, exchange.handle = exchange.handle, None
+        if handle is not None and not exchange.replied:
+            # Its reply may never come now: the request is over as far as the server counts.
+            exchange.replied = True
+            self._server._in_flight -= 1
+            handle.cancel()
+
+    def _reply(self, exchange: _Exchange, response: Response) -> None:
+        """A `Starter`'s answer: written at once when its body is in memory (the drain, if
+        the client reads slowly, and a streamed body go to a task)."""
+        if exchange.replied:
+            return
+        exchange.replied = True
+        exchange.handle = None
+        if self._closed:
+            self._server._in_flight -= 1
+            self._server._handled += 1
+            return
+        if not isinstance(response, Response):
+            log.error("the request handler returned %s, not a Response", type(response).__name__)
+            exchange.close_after = True
+            response = _error_response(500, "Internal server error.")
+        try:
+            plan = self._plan(exchange, response)
+        except _InvalidResponse:
+            log.error("the request handler returned a response that cannot be sent")
+            exchange.close_after = True
+            response = _error_response(500, "Internal server error.")
+            plan = self._plan(exchange, response)
+        buffered = response.body.buffered
+        if buffered is None and plan.framing is not _Framing.NONE:
+            exchange.task = self._loop.create_task(self._finish(exchange, response, plan))
+            return
+        exchange.response_started = True
+        exchange.keep_alive = plan.keep_alive
+        try:
+            if plan.framing is _Framing.NONE or not buffered:
+                self._write(plan.head)
+            elif len(buffered) <= _COALESCE_LIMIT:
+                self._write(plan.head + buffered)
+            else:
+                self._write(plan.head)
+                self._write(buffered)
+        except _ConnectionGone:
+            exchange.close_after = True
+        if self._write_paused and not self._closed:
+            # The client reads slowly: wait for it as `_send` would, within the write timeout.
+            exchange.task = self._loop.create_task(self._finish(exchange, None, plan))
+            return
+        self._server._in_flight -= 1
+        self._server._handled += 1
+        self._done(exchange)
+
+    async def _finish(self, exchange: _Exchange, response: Response | None, plan: _Plan) -> None:
+        """The rest of a `Starter`'s reply: its streamed body (`response`), or the drain."""
+        try:
+            if response is not None:
+                await self._send(exchange, response, plan)
+            else:
+                await self._drain()
+        except _ConnectionGone:
+            exchange.close_after = True
+        finally:
+            self._server._in_flight -= 1
+            self._server._handled += 1
+        self._done(exchange)
 
     def _next(self) -> None:
         if len(self._exchanges) <= 1:
             self.resume_reading(_PAUSED_FOR_PIPELINE)
         if self._exchanges:
             first = self._exchanges[0]
-            if first.task is None:
+            if not first.started:
                 self._start(first)
         elif self._close_when_done or self._server._stopping:
             self._close()
@@ -523,26 +636,30 @@ class _Connection(asyncio.Protocol):
             and not (closing and len(self._exchanges) <= 1)
         )
         status = response.status
-        if not isinstance(status, int) or not 200 <= status <= 599:
-            # 1xx answers and protocol switches are not supported (the server never upgrades).
+        # 1xx answers and protocol switches are not supported (the server never upgrades).
+        status_line = _STATUS_LINES.get(status) if type(status) is int else None
+        if status_line is None:
             raise _InvalidResponse
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+        headers = response.headers
+        if not valid_fields(headers):
+            # Response splitting: a field that would break the head is never written.
+            raise _InvalidResponse
+        lines = [status_line]
         declared: bytes | None = None
         has_date = False
-        for name, value in response.headers:
-            if not _TOKEN.fullmatch(name) or _INVALID_VALUE_BYTE.search(value):
-                # Response splitting: a field that would break the head is never written.
-                raise _InvalidResponse
+        for name, value in headers:
             lower = name.lower()
-            if lower in _SERVER_OWNED_FIELDS:
-                if lower == b"connection" and b"close" in value.lower():
-                    keep_alive = False
-                continue
-            if lower == b"content-length":
-                declared = value
-                continue
-            has_date = has_date or lower == b"date"
-            lines.append(b"%s: %s\r\n" % (name, value))
+            if lower in _PLANNED_FIELDS:
+                if lower == b"content-length":
+                    declared = value
+                    continue
+                if lower == b"date":
+                    has_date = True
+                else:
+                    if lower == b"connection" and b"close" in value.lower():
+                        keep_alive = False
+                    continue
+            lines += (name, b": ", value, b"\r\n")
         if not has_date:
             lines.append(b"date: %s\r\n" % self._server._date_value())
 
@@ -692,8 +809,7 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         """The end of a graceful shutdown: cancel what is left."""
         for exchange in self._exchanges:
-            if exchange.task is not None and not exchange.task.done():
-                exchange.task.cancel()
+            self._cancel(exchange)
         self._abort()
 
     def tasks(self) -> list[asyncio.Task[None]]:
@@ -787,8 +903,16 @@ class GatewayServer:
     `Connection: close`), then cancel the rest.
     """
 
-    def __init__(self, handler: Handler, limits: ServerLimits | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        limits: ServerLimits | None = None,
+        *,
+        starter: Starter | None = None,
+    ) -> None:
+        """`starter`: tried first for each request without a body (see `Starter`)."""
         self.handler = handler
+        self.starter = starter
         self.limits = limits or ServerLimits()
         self._state = ServerState.NEW
         self._listeners: list[asyncio.Server] = []

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -37,7 +38,11 @@ from tollhouse.gateway.http._errors import (
     UpstreamRequestError,
     UpstreamTimeout,
 )
-from tollhouse.gateway.http._forwarding import connection_options, strip_response_hop_by_hop
+from tollhouse.gateway.http._forwarding import (
+    HOP_BY_HOP,
+    connection_options,
+    strip_response_hop_by_hop,
+)
 from tollhouse.gateway.http._messages import Body, Headers
 
 # uvicorn's flow-control HIGH_WATER_LIMIT: enough to keep the socket busy, small enough that a
@@ -45,6 +50,11 @@ from tollhouse.gateway.http._messages import Body, Headers
 RESPONSE_BUFFER_HIGH_WATER = 64 * 1024
 
 _LAST_CHUNK = b"0\r\n\r\n"
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
+# The response fields looked at before the head is handed on: the framing, and the hop-by-hop
+# ones (which go, with those `Connection` names).
+_FRAMING_OR_HOP = HOP_BY_HOP | {b"content-length"}
+_NO_OPTIONS: frozenset[bytes] = frozenset()
 
 
 class StaleConnection(UpstreamProtocolError):
@@ -85,8 +95,13 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = _State.IDLE
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        # When it went back to the pool (the loop's clock); the pool closes it after its idle
+        # timeout.
+        self.idle_since = 0.0
         self.exchanges = 0
+        # Whether llhttp read the last response to its end, so that the same parser can read
+        # the next one (a response to HEAD, an interrupted one, and so on get a new parser).
+        self._parser_clean = False
         self._new_exchange(b"GET")
         self._complete = True
 
@@ -104,22 +119,16 @@ class UpstreamConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._state is _State.CLOSED
 
-    def idle(self, timeout: float) -> None:
-        """Back in the pool: closed after `timeout` seconds unused."""
+    def idle(self, now: float) -> None:
+        """Back in the pool, unused since `now`."""
         self._state = _State.IDLE
-        self._idle_timer = self._loop.call_later(timeout, self.close)
-
-    def checkout(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self.idle_since = now
 
     def close(self) -> None:
         """Close now, discarding anything in flight; the pool hears of it once."""
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
-        self.checkout()
         if self._transport is not None:
             self._transport.abort()
         self._wake_writer()
@@ -128,7 +137,9 @@ class UpstreamConnection(asyncio.Protocol):
     # -- one exchange -------------------------------------------------------------------------
 
     def _new_exchange(self, method: bytes) -> None:
-        self._parser = httptools.HttpResponseParser(self)
+        if not self._parser_clean:
+            self._parser = httptools.HttpResponseParser(self)
+        self._parser_clean = False
         self._head_only = method == b"HEAD"
         self._head: asyncio.Future[tuple[int, Headers]] = self._loop.create_future()
         self._headers: Headers = []
@@ -369,8 +380,7 @@ class UpstreamConnection(asyncio.Protocol):
             return  # a trailer field: nowhere to forward it (Response has no trailers)
         if len(self._headers) >= self._max_headers:
             raise UpstreamProtocolError("too many response header fields")
-        if b"\r" in value or b"\n" in value or b"\x00" in value:
-            raise UpstreamProtocolError("response header value holds CR, LF or NUL")
+        # Values are checked for CR, LF and NUL together, once the head is complete.
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -386,7 +396,21 @@ class UpstreamConnection(asyncio.Protocol):
         if status > 599:
             raise UpstreamProtocolError("response status code out of range")
         headers = self._headers
-        options = connection_options(headers)
+        if _FORBIDDEN_IN_VALUE.search(b"\t".join([value for _, value in headers])):
+            raise UpstreamProtocolError("response header value holds CR, LF or NUL")
+        # One pass for the fields that frame the message or concern this hop only.
+        hop = False
+        length = False
+        codings: list[bytes] = []
+        for name, value in headers:
+            if name in _FRAMING_OR_HOP:
+                if name == b"content-length":
+                    length = True
+                else:
+                    hop = True
+                    if name == b"transfer-encoding":
+                        codings.append(value)
+        options = connection_options(headers) if hop else _NO_OPTIONS
         version = self._parser.get_http_version()
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
         self._keep_alive = (version == "1.1" and b"close" not in options) or (
@@ -394,20 +418,20 @@ class UpstreamConnection(asyncio.Protocol):
         )
         if self._head_only or status in (204, 304):
             self._framing = _Framing.NONE
+        elif codings:
+            if len(codings) != 1 or codings[0].strip(b" \t").lower() != b"chunked":
+                raise UpstreamProtocolError("unsupported response transfer coding")
+            self._framing = _Framing.CHUNKED
+        elif length:
+            self._framing = _Framing.LENGTH
         else:
-            codings = [value for name, value in headers if name == b"transfer-encoding"]
-            if codings:
-                if len(codings) != 1 or codings[0].strip(b" \t").lower() != b"chunked":
-                    raise UpstreamProtocolError("unsupported response transfer coding")
-                self._framing = _Framing.CHUNKED
-            elif any(name == b"content-length" for name, _ in headers):
-                self._framing = _Framing.LENGTH
-            else:
-                self._framing = _Framing.EOF
-                self._keep_alive = False
+            self._framing = _Framing.EOF
+            self._keep_alive = False
         self._in_head = False
         self._head_bytes = 0
-        self._head.set_result((status, strip_response_hop_by_hop(headers)))
+        if hop:
+            headers = strip_response_hop_by_hop(headers)
+        self._head.set_result((status, headers))
         if self._framing is _Framing.NONE:
             # llhttp cannot be told a response to HEAD has no body; any byte it would take
             # for one is out of turn, and `on_body` marks the connection unusable.
@@ -435,6 +459,8 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._keep_alive = self._keep_alive and self._parser.should_keep_alive()
         self._complete = True
+        # llhttp framed this message itself, to its last byte: it is ready for the next one.
+        self._parser_clean = self._framing in (_Framing.LENGTH, _Framing.CHUNKED)
         self._wake_reader()
 
 

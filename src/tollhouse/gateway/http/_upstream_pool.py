@@ -17,18 +17,19 @@ import asyncio
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from tollhouse.gateway.http._errors import (
     UpstreamConnectError,
     UpstreamEgressDenied,
+    UpstreamError,
     UpstreamProtocolError,
     UpstreamRequestError,
     UpstreamTimeout,
 )
-from tollhouse.gateway.http._messages import Headers, Response, UpstreamRequest
+from tollhouse.gateway.http._messages import Headers, Response, Started, UpstreamRequest
 from tollhouse.gateway.http._upstream_connection import (
     StaleConnection,
     UpstreamConnection,
@@ -114,16 +115,22 @@ class _OriginKey(NamedTuple):
 
 class _Origin:
     """The connections to one origin: idle ones on a stack (the most recently used is taken
-    first, so surplus ones age out), a count of all of them, and callers waiting for a slot."""
+    first, so surplus ones age out), a count of all of them, and callers waiting for a slot.
+
+    The stack is ordered by the time each connection went idle, oldest first, so one timer
+    serves them all: it fires when the oldest has been idle for the idle timeout, closes
+    whatever has, and is set again for the next oldest."""
 
     def __init__(self, pool: UpstreamPool, key: _OriginKey) -> None:
         self.pool = pool
         self.key = key
         self.limits = pool.limits
+        self.loop = asyncio.get_running_loop()
         self.idle: list[UpstreamConnection] = []
         self.connections: set[UpstreamConnection] = set()
         self.opening = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def size(self) -> int:
@@ -131,9 +138,9 @@ class _Origin:
 
     def take_idle(self) -> UpstreamConnection | None:
         """An idle connection still usable, if there is one (no waiting)."""
-        while self.idle:
-            connection = self.idle.pop()
-            connection.checkout()
+        idle = self.idle
+        while idle:
+            connection = idle.pop()
             if connection.usable:
                 return connection
             connection.close()
@@ -182,12 +189,27 @@ class _Origin:
             and len(self.idle) < self.limits.max_idle_per_origin
             and connection in self.connections
         ):
-            connection.idle(self.limits.idle_timeout)
+            now = self.loop.time()
+            connection.idle(now)
             self.idle.append(connection)
-            self._wake()
+            if self._expiry is None:
+                self._expiry = self.loop.call_at(now + self.limits.idle_timeout, self._expire)
+            if self.waiters:
+                self._wake()
         else:
             connection.close()
-        self._forget_if_unused()
+            self._forget_if_unused()
+
+    def _expire(self) -> None:
+        """Close the connections idle for the idle timeout; wait for the next oldest."""
+        self._expiry = None
+        timeout = self.limits.idle_timeout
+        now = self.loop.time()
+        idle = self.idle
+        while idle and idle[0].idle_since + timeout <= now:
+            idle.pop(0).close()
+        if idle:
+            self._expiry = self.loop.call_at(idle[0].idle_since + timeout, self._expire)
 
     def _closed(self, connection: UpstreamConnection) -> None:
         self.connections.discard(connection)
@@ -205,9 +227,15 @@ class _Origin:
 
     def _forget_if_unused(self) -> None:
         if not self.size and not self.waiters:
+            if self._expiry is not None:
+                self._expiry.cancel()
+                self._expiry = None
             self.pool._forget(self)
 
     def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         for connection in list(self.connections):
             connection.close()
         while self.waiters:
@@ -242,22 +270,37 @@ class UpstreamPool:
         request body's own stream raises."""
         if self._closed:
             raise UpstreamConnectError("the upstream pool is closed")
-        method = check_method(request.method)
-        target = parse_url(request.url)
-        headers = outgoing_headers(request.headers)
-        length = body_length(request.method, request.headers, request.body)
-        head = serialise_head(method, target, headers, length)
-        retry = replayable(request.method, request.headers, request.body)
-        key = _OriginKey(
-            target.scheme,
-            target.host,
-            target.port,
-            request.verify_tls if target.tls else True,
-            tuple(request.ca_certificates) if target.tls else (),
-        )
+        prepared = _Prepared.of(request)
         # One deadline for a connection and the response head (APIM forward-request timeout).
         deadline = asyncio.get_running_loop().time() + request.timeout
-        fresh = False
+        return await self._request(prepared, deadline, fresh=False)
+
+    def start(
+        self, request: UpstreamRequest, on_done: Callable[[Response | UpstreamError], None]
+    ) -> Started | None:
+        """`request` without a task, when its body is in memory and an idle connection to its
+        origin is at hand: `on_done` gets the response once its head has arrived, or the
+        `UpstreamError`, from the event loop. None when that is not so (use `request`).
+        Raises `UpstreamError` for a request that cannot be sent at all."""
+        if self._closed or request.body.buffered is None:
+            return None
+        prepared = _Prepared.of(request)
+        origin = self._origins.get(prepared.key)
+        connection = origin.take_idle() if origin is not None else None
+        if origin is None or connection is None:
+            return None
+        deadline = origin.loop.time() + request.timeout
+        return _Started(self, origin, connection, prepared, deadline, on_done)
+
+    async def _request(self, prepared: _Prepared, deadline: float, *, fresh: bool) -> Response:
+        request, key, method, head, length = (
+            prepared.request,
+            prepared.key,
+            prepared.method,
+            prepared.head,
+            prepared.length,
+        )
+        retry = prepared.retry and not fresh
         while True:
             origin = self._origin(key)
             # An idle connection needs no waiting: the common case pays for no timeout scope.
@@ -416,6 +459,130 @@ class UpstreamPool:
             origin.close()
         self._origins.clear()
         await asyncio.sleep(0)
+
+
+class _Prepared(NamedTuple):
+    """A request made ready to write: its origin, validated head and framing."""
+
+    request: UpstreamRequest
+    key: _OriginKey
+    method: bytes
+    head: bytearray
+    length: int | None
+    retry: bool
+
+    @classmethod
+    def of(cls, request: UpstreamRequest) -> _Prepared:
+        method = check_method(request.method)
+        target = parse_url(request.url)
+        headers = outgoing_headers(request.headers)
+        length = body_length(request.method, request.headers, request.body)
+        if target.scheme == "https":
+            key = _OriginKey(
+                "https",
+                target.host,
+                target.port,
+                request.verify_tls,
+                tuple(request.ca_certificates),
+            )
+        else:
+            key = _OriginKey("http", target.host, target.port, True, ())
+        return cls(
+            request,
+            key,
+            method,
+            serialise_head(method, target, headers, length),
+            length,
+            replayable(request.method, request.headers, request.body),
+        )
+
+
+class _Started:
+    """One exchange on an idle connection driven by callbacks (`UpstreamPool.start`): the
+    head's future calls back instead of a task awaiting it. A stale connection is retried
+    once on a fresh one, as `request` does, by a task."""
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        origin: _Origin,
+        connection: UpstreamConnection,
+        prepared: _Prepared,
+        deadline: float,
+        on_done: Callable[[Response | UpstreamError], None],
+    ) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._connection = connection
+        self._prepared = prepared
+        self._deadline = deadline
+        self._on_done: Callable[[Response | UpstreamError], None] | None = on_done
+        self._retry: asyncio.Task[Response] | None = None
+        loop = origin.loop
+        head = connection.begin(prepared.method)
+        self._timer = loop.call_at(deadline, _head_timed_out, head)
+        data = prepared.request.body.buffered or b""
+        try:
+            if len(data) <= _COALESCE_LIMIT:
+                connection.write(prepared.head + data)
+            else:
+                connection.write(prepared.head)
+                connection.write(data)
+        except BaseException:
+            self._timer.cancel()
+            origin.release(connection, False)
+            raise
+        head.add_done_callback(self._headed)
+
+    def cancel(self) -> None:
+        if self._on_done is None:
+            return
+        self._on_done = None
+        self._timer.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
+        else:
+            # The response will never be read: the connection cannot be reused.
+            self._connection.close()
+
+    def _headed(self, head: asyncio.Future[tuple[int, Headers]]) -> None:
+        self._timer.cancel()
+        on_done = self._on_done
+        if on_done is None:
+            return
+        connection, origin = self._connection, self._origin
+        error = head.exception() if not head.cancelled() else UpstreamProtocolError("cancelled")
+        if error is None:
+            self._on_done = None
+            status, headers = head.result()
+            on_done(Response(status, headers, body_of(connection, origin.release)))
+            return
+        origin.release(connection, False)
+        if isinstance(error, StaleConnection) and self._prepared.retry:
+            # Once, on a new connection: the other idle ones may be as stale.
+            self._retry = asyncio.get_running_loop().create_task(
+                self._pool._request(self._prepared, self._deadline, fresh=True)
+            )
+            self._retry.add_done_callback(self._retried)
+            return
+        self._on_done = None
+        if isinstance(error, StaleConnection):
+            error = UpstreamProtocolError("backend closed the connection before responding")
+        if not isinstance(error, UpstreamError):
+            raise error
+        on_done(error)
+
+    def _retried(self, task: asyncio.Task[Response]) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is None or task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            on_done(task.result())
+        elif isinstance(error, UpstreamError):
+            on_done(error)
+        else:
+            raise error
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

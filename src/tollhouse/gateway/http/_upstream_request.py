@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tollhouse.gateway.http._errors import UpstreamRequestError
+from tollhouse.gateway.http._framing import is_token, valid_fields
 from tollhouse.gateway.http._messages import Body, Headers
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -42,10 +43,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 # message does not contain content and the method semantics do not anticipate such data."
 _NO_CONTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
-# RFC 9110 §5.6.2 token: the grammar of methods and field names.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 §5.5: field-value is VCHAR / obs-text / SP / HTAB inside; CR, LF and NUL never.
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # RFC 9112 §3.2 origin-form: visible ASCII only (the path is percent-encoded by then).
 _TARGET = re.compile(r"[\x21-\x7e]+")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -100,23 +97,29 @@ def parse_url(url: str) -> Target:
     return Target(scheme, host, port, target, authority.encode("ascii"))
 
 
+# The methods nearly every request uses, known to be tokens.
+_COMMON_METHODS = {
+    method: method.encode("ascii")
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+}
+
+
 def check_method(method: str) -> bytes:
+    raw = _COMMON_METHODS.get(method)
+    if raw is not None:
+        return raw
     raw = method.encode("ascii", "replace")
-    if not _TOKEN.fullmatch(raw):
+    if not is_token(raw):
         raise UpstreamRequestError("request method is not a token")
     return raw
 
 
 def outgoing_headers(headers: Headers) -> Headers:
     """The request's end-to-end headers, validated, without the pool-owned ones."""
-    kept: Headers = []
-    for name, value in headers:
-        name = name.lower()
-        if name in POOL_OWNED_HEADERS:
-            continue
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            raise UpstreamRequestError("request header is not valid HTTP")
-        kept.append((name, value))
+    kept = [(name.lower(), value) for name, value in headers]
+    kept = [field for field in kept if field[0] not in POOL_OWNED_HEADERS]
+    if not valid_fields(kept):
+        raise UpstreamRequestError("request header is not valid HTTP")
     return kept
 
 
