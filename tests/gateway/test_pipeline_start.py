@@ -1,7 +1,7 @@
 """`Pipeline.start`, the gateway's callback way: what is decided from memory is answered
 inside the call; APIM's default pipeline is forwarded on an idle backend connection without a
-task; everything else (policies, no idle connection) is left to `Pipeline.handle`. Against a
-real backend on 127.0.0.1."""
+task; everything else (policies, no idle connection) runs as a task on the route already
+found. Against a real backend on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -73,19 +73,18 @@ def get(path: str) -> Request:
     )
 
 
-async def started(pipeline: Pipeline, request: Request) -> Response | None:
-    """The reply `start` gives, or None when it declines."""
+async def started(pipeline: Pipeline, request: Request) -> tuple[Response, bool]:
+    """The reply `start` gives, and whether it came without a task."""
     future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-    if pipeline.start(request, future.set_result) is None:
-        return None
-    return await asyncio.wait_for(future, 10)
+    handle = pipeline.start(request, future.set_result)
+    return await asyncio.wait_for(future, 10), not isinstance(handle, asyncio.Task)
 
 
 def test_answers_decided_from_memory_come_inside_the_call(run: Runner[None]) -> None:
     async def scenario() -> None:
         pipeline = Pipeline(UpstreamPool(), RequestMetrics())
         replies: list[Response] = []
-        assert pipeline.start(get("/pass/items/1"), replies.append) is not None
+        pipeline.start(get("/pass/items/1"), replies.append)
         assert replies[0].status == 503  # no configuration yet
         pipeline.apply(configuration("http://127.0.0.1:9"))
         for path, status in (
@@ -94,7 +93,7 @@ def test_answers_decided_from_memory_come_inside_the_call(run: Runner[None]) -> 
             ("/keyed/items/1", 401),
         ):
             replies.clear()
-            assert pipeline.start(get(path), replies.append) is not None
+            pipeline.start(get(path), replies.append)
             assert [r.status for r in replies] == [status]
         await pipeline.upstream.close()
 
@@ -107,13 +106,13 @@ def test_the_default_pipeline_is_forwarded_on_an_idle_connection(run: Runner[Non
             metrics = RequestMetrics()
             pipeline = Pipeline(UpstreamPool(), metrics)
             pipeline.apply(configuration(server.url("/base")))
-            # No idle connection yet: left to `handle`, which opens one.
-            assert await started(pipeline, get("/pass/items/1")) is None
-            first = await pipeline.handle(get("/pass/items/1"))
+            # No idle connection yet: a task opens one.
+            first, without_task = await started(pipeline, get("/pass/items/1"))
+            assert first.status == 200 and not without_task
             await first.body.read()
             for n in range(3):
-                response = await started(pipeline, get(f"/pass/items/{n}"))
-                assert response is not None and response.status == 200
+                response, without_task = await started(pipeline, get(f"/pass/items/{n}"))
+                assert response.status == 200 and without_task
                 target, headers = json.loads(await response.body.read())
                 assert target == f"/base/items/{n}?a=1"
                 names = dict((name.lower(), value) for name, value in headers)
@@ -127,16 +126,18 @@ def test_the_default_pipeline_is_forwarded_on_an_idle_connection(run: Runner[Non
     run(scenario())
 
 
-def test_policies_are_left_to_the_task_way(run: Runner[None]) -> None:
+def test_policies_run_as_a_task(run: Runner[None]) -> None:
     async def scenario() -> None:
         async with backend(lambda r: ok(str(r.header("x-policy")).encode())) as server:
-            pipeline = Pipeline(UpstreamPool(), RequestMetrics())
+            metrics = RequestMetrics()
+            pipeline = Pipeline(UpstreamPool(), metrics)
             pipeline.apply(configuration(server.url()))
             warm = await pipeline.handle(get("/pass/items/1"))
             await warm.body.read()
-            assert await started(pipeline, get("/policy/items/1")) is None
-            response = await pipeline.handle(get("/policy/items/1"))
+            response, without_task = await started(pipeline, get("/policy/items/1"))
+            assert not without_task
             assert await response.body.read() == b"yes"
+            assert metrics.requests_total == 2
             await pipeline.upstream.close()
 
     run(scenario())
@@ -158,8 +159,8 @@ def test_a_backend_that_does_not_answer_in_time_is_a_504_logged_by_host(
             warm = await pipeline.handle(get("/pass/items/1"))
             await warm.body.read()
             with caplog.at_level(logging.WARNING, logger="tollhouse.gateway"):
-                response = await started(pipeline, get("/pass/items/secret-id"))
-            assert response is not None and response.status == 504
+                response, without_task = await started(pipeline, get("/pass/items/secret-id"))
+            assert response.status == 504 and without_task
             assert json.loads(await response.body.read())["statusCode"] == 504
             assert "backend 127.0.0.1" in caplog.text and "secret-id" not in caplog.text
             await pipeline.upstream.close()
@@ -167,13 +168,35 @@ def test_a_backend_that_does_not_answer_in_time_is_a_504_logged_by_host(
     run(scenario())
 
 
-def test_an_unreachable_backend_is_left_to_the_task_way(run: Runner[None]) -> None:
+def test_an_unreachable_backend_is_a_502(run: Runner[None]) -> None:
     async def scenario() -> None:
         pipeline = Pipeline(UpstreamPool(), RequestMetrics())
         pipeline.apply(configuration(f"http://127.0.0.1:{closed_port()}"))
-        assert await started(pipeline, get("/pass/items/1")) is None
-        response = await pipeline.handle(get("/pass/items/1"))
+        response, _ = await started(pipeline, get("/pass/items/1"))
         assert response.status == 502
         await pipeline.upstream.close()
+
+    run(scenario())
+
+
+def test_a_task_that_is_cancelled_never_replies(run: Runner[None]) -> None:
+    async def scenario() -> None:
+        arrived = asyncio.Event()
+
+        async def never_answers(connection: BackendConnection) -> None:
+            await connection.read_request()
+            arrived.set()
+            await asyncio.sleep(5)
+
+        async with Backend(never_answers) as server:
+            pipeline = Pipeline(UpstreamPool(), RequestMetrics())
+            pipeline.apply(configuration(server.url()))
+            replies: list[Response] = []
+            handle = pipeline.start(get("/policy/items/1"), replies.append)
+            await arrived.wait()
+            handle.cancel()
+            await asyncio.sleep(0.1)
+            assert replies == []
+            await pipeline.upstream.close()
 
     run(scenario())

@@ -7,6 +7,7 @@ not compile is rejected whole (the sync agent keeps the last good one and report
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -178,24 +179,37 @@ class Pipeline:
             for (api, operation, product), error in compiled.policies.errors.items()
         )
 
-    def start(self, request: Request, reply: Reply) -> Started | None:
-        """The callback way (the server's `Starter`): a request answered from what is in
-        memory, or forwarded by APIM's default pipeline on an idle backend connection, is
-        taken without a task; anything else is left to `handle` (None)."""
+    def start(self, request: Request, reply: Reply) -> Started:
+        """The callback way (the server's `Starter`). What is decided from memory is answered
+        inside the call; APIM's default pipeline is forwarded on an idle backend connection
+        without a task; the rest (policies, no idle connection) runs as a task here, on the
+        route already found."""
         routed = self._route(request)
         if isinstance(routed, Response):
             reply(routed)
             return _ANSWERED
         forward = routed.policies.forward_only
-        if forward is None or forward.buffer_request_body or not routed.match.api.service_url:
-            return None
-        upstream = self._upstream_request(request, routed, forward)
-        done = functools.partial(self._forwarded, reply, routed)
+        if forward is not None and not forward.buffer_request_body and routed.match.api.service_url:
+            upstream = self._upstream_request(request, routed, forward)
+            done = functools.partial(self._forwarded, reply, routed)
+            try:
+                started = self.upstream.start(upstream, done)
+            except UpstreamError as exc:
+                done(exc)
+                return _ANSWERED
+            if started is not None:
+                return started
+        return asyncio.get_running_loop().create_task(self._answer(request, routed, reply))
+
+    async def _answer(self, request: Request, routed: _Routed, reply: Reply) -> None:
         try:
-            return self.upstream.start(upstream, done)
-        except UpstreamError as exc:
-            done(exc)
-            return _ANSWERED
+            response = await self._run_policies(request, routed)
+        except Exception:
+            log.exception("the request pipeline failed (%s %s)", request.method, request.path)
+            response = apim_error(500, "Internal server error.")
+            response.headers.append((b"connection", b"close"))
+        self._record(routed.match.api.name, routed.match.operation.name, response.status, routed)
+        reply(response)
 
     def _forwarded(self, reply: Reply, routed: _Routed, outcome: Response | UpstreamError) -> None:
         if isinstance(outcome, UpstreamError):

@@ -33,6 +33,7 @@ from typing import Any, cast
 import httptools
 
 from tollhouse.gateway.http._errors import (
+    UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRequestError,
@@ -131,6 +132,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = _State.CLOSED
         if self._transport is not None:
             self._transport.abort()
+        if not self._complete and self._error is None:
+            # Closed from outside (the pool closing, the exchange abandoned): whoever waits
+            # for this response hears it now, not at its deadline.
+            self._error = UpstreamConnectError("the backend connection was closed")
+            if not self._head.done():
+                self._head.set_exception(self._error)
+                self._head.exception()  # retrieved: the waiter may be gone
+            self._wake_reader()
         self._wake_writer()
         self._on_close(self)
 
