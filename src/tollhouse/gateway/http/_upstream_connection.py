@@ -103,6 +103,7 @@ class UpstreamConnection(asyncio.Protocol):
         # Whether llhttp read the last response to its end, so that the same parser can read
         # the next one (a response to HEAD, an interrupted one, and so on get a new parser).
         self._parser_clean = False
+        self._error: UpstreamError | None = None
         self._new_exchange(b"GET")
         self._complete = True
 
@@ -135,9 +136,10 @@ class UpstreamConnection(asyncio.Protocol):
         if not self._complete and self._error is None:
             # Closed from outside (the pool closing, the exchange abandoned): whoever waits
             # for this response hears it now, not at its deadline.
-            self._error = UpstreamConnectError("the backend connection was closed")
+            error = UpstreamConnectError("the backend connection was closed")
+            self._error = error
             if not self._head.done():
-                self._head.set_exception(self._error)
+                self._head.set_exception(error)
                 self._head.exception()  # retrieved: the waiter may be gone
             self._wake_reader()
         self._wake_writer()
@@ -162,7 +164,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._complete = False
         self._reusable = True
         self._received = False
-        self._error: UpstreamError | None = None
+        self._error = None
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._read_paused = False
