@@ -28,7 +28,8 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-# The component benchmarks print their own tables; bench/all.py runs the issue's figures
+# The component benchmarks print their own tables (bench/ceiling.py: nginx, a bare Python proxy
+# and the gateway side by side, with CPU per request); bench/all.py runs the issue's figures
 # (gateway.py, propagation.py with tokens.py) and prints them as one table. The data-plane
 # benchmarks need nginx and wrk from the system's packages (docs/performance.md).
 BENCH_TOOLS := nginx wrk
@@ -47,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/controlplane.py
 	$(BIN)/python bench/policies.py
 	$(BIN)/python bench/expressions.py
+	$(BIN)/python bench/ceiling.py
 	$(BIN)/python bench/all.py
 
 clean:
