@@ -46,6 +46,9 @@ ARM_SCOPE = "https://management.azure.com/.default"
 # a while each.
 SERVER_START_SECONDS = 90.0
 GATEWAY_START_SECONDS = 180.0
+# A gateway whose port another process took before it bound it is started again, this often.
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"
 # How often a starting server is asked whether it is ready.
 READY_POLL_SECONDS = 0.1
 # The gateways' long poll: the gateway's default (config.service.events.wait).
@@ -283,8 +286,8 @@ def start_gateways(
 ) -> list[GatewayProcess]:
     """One `tollhouse gateway` per (instance name, token), all started at once; answers once
     each answers 200 on its status probe."""
-    started = []
-    for name, token in tokens.items():
+
+    def launch(name: str, token: str) -> GatewayProcess:
         directory = system.layout.root / "gateways" / name
         directory.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -305,15 +308,27 @@ def start_gateways(
         process = children.start(
             tollhouse_argv("gateway", "--host", LOOPBACK), core=core, env=env, log=log
         )
-        started.append(GatewayProcess(name, process, port, log))
-    for gateway in started:
-        _wait(
-            gateway.process,
-            f"gateway {gateway.name}",
-            functools.partial(_probe, gateway.port),
-            GATEWAY_START_SECONDS,
-            gateway.log,
-        )
+        return GatewayProcess(name, process, port, log)
+
+    started = [launch(name, token) for name, token in tokens.items()]
+    for index, gateway in enumerate(started):
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                _wait(
+                    gateway.process,
+                    f"gateway {gateway.name}",
+                    functools.partial(_probe, gateway.port),
+                    GATEWAY_START_SECONDS,
+                    gateway.log,
+                )
+                break
+            except BenchError:
+                if attempt == PORT_ATTEMPTS or PORT_TAKEN not in gateway.log.read_text():
+                    raise
+                # Between choosing a free port and the gateway binding it, another process
+                # took it (an outgoing connection's ephemeral port): again, on other ports.
+                children.stop(gateway.process)
+                gateway = started[index] = launch(gateway.name, tokens[gateway.name])
     return started
 
 
