@@ -201,15 +201,19 @@ class GatewayRun:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
+        last = "no answer yet"
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:
-                if self.get("/status-0123456789abcdef").status_code == 200:
+                status = self.get("/status-0123456789abcdef").status_code
+            except httpx.TransportError as exc:
+                last = f"not listening ({type(exc).__name__})"
+            else:
+                if status == 200:
                     return
-            except httpx.TransportError:
-                pass
+                last = f"status probe answered {status}"
             time.sleep(0.1)
-        raise AssertionError(f"gateway not ready:\n{self.log.read_text()}")
+        raise AssertionError(f"gateway not ready ({last}):\n{self.log.read_text()}")
 
     def wait_listening(self, timeout: float = READY_TIMEOUT) -> httpx.Response:
         """The first answer of the status probe, whatever it says."""

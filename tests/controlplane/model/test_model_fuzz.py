@@ -15,7 +15,10 @@ import pytest
 
 from tollhouse.controlplane.model import (
     KINDS,
+    ActionPath,
+    CollectionPath,
     ModelError,
+    ResourcePath,
     import_openapi,
     normalize_resource,
     parse_path,
@@ -96,16 +99,24 @@ def test_random_properties_normalize_or_raise_model_error(kind: str) -> None:
 def test_random_paths_parse_or_raise_model_error() -> None:
     rng = random.Random(1)
     segments = ["apis", "a", "operations", "policies", "policy", "gateways", "listKeys", "", "é"]
+    outcomes = {"parsed": 0, "refused": 0}
     for _ in range(2000):
         text = "/".join(rng.choice(segments) for _ in range(rng.randrange(7)))
         try:
-            parse_path(text)
-        except ModelError:
-            pass
+            parsed = parse_path(text)
+        except ModelError as error:
+            assert error.code and error.message and 400 <= error.status < 500
+            outcomes["refused"] += 1
+        else:
+            assert isinstance(parsed, ResourcePath | CollectionPath | ActionPath)
+            outcomes["parsed"] += 1
+    # The inputs reach both outcomes, or the test would say nothing about one of them.
+    assert outcomes["parsed"] and outcomes["refused"], outcomes
 
 
 def test_random_documents_import_or_raise_model_error() -> None:
     rng = random.Random(2)
+    outcomes = {"imported": 0, "refused": 0}
     for _ in range(ROUNDS):
         document: dict[str, Any] = {
             rng.choice(["openapi", "swagger", "info", "paths", "servers", "host"]): value(rng)
@@ -120,9 +131,15 @@ def test_random_documents_import_or_raise_model_error() -> None:
                 }
             }
         try:
-            import_openapi(json.dumps(document), api_name="a")
-        except ModelError:
-            pass
+            imported = import_openapi(json.dumps(document), api_name="a")
+        except ModelError as error:
+            assert error.code and error.message and 400 <= error.status < 500
+            outcomes["refused"] += 1
+        else:
+            assert isinstance(imported.api_properties, dict)
+            assert all(isinstance(name, str) for name, _ in imported.operations)
+            outcomes["imported"] += 1
+    assert outcomes["imported"] and outcomes["refused"], outcomes
 
 
 def test_random_tokens_are_never_valid() -> None:
