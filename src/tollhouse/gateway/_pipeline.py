@@ -7,15 +7,14 @@ not compile is rejected whole (the sync agent keeps the last good one and report
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tollhouse.contracts import GatewayConfiguration
@@ -179,11 +178,11 @@ class Pipeline:
             for (api, operation, product), error in compiled.policies.errors.items()
         )
 
-    def start(self, request: Request, reply: Reply) -> Started:
+    def start(self, request: Request, reply: Reply) -> Started | Coroutine[Any, Any, Response]:
         """The callback way (the server's `Starter`). What is decided from memory is answered
         inside the call; APIM's default pipeline is forwarded on an idle backend connection
-        without a task; the rest (policies, no idle connection) runs as a task here, on the
-        route already found."""
+        without a task; the rest (policies, no idle connection) is a coroutine for the server
+        to run, on the route already found."""
         routed = self._route(request)
         if isinstance(routed, Response):
             reply(routed)
@@ -199,33 +198,26 @@ class Pipeline:
                 return _ANSWERED
             if started is not None:
                 return started
-        return asyncio.get_running_loop().create_task(self._answer(request, routed, reply))
+        return self._answer(request, routed)
 
-    async def _answer(self, request: Request, routed: _Routed, reply: Reply) -> None:
-        try:
-            response = await self._run_policies(request, routed)
-        except Exception:
-            log.exception("the request pipeline failed (%s %s)", request.method, request.path)
-            response = apim_error(500, "Internal server error.")
-            response.headers.append((b"connection", b"close"))
-        self._record(routed.match.api.name, routed.match.operation.name, response.status, routed)
-        reply(response)
+    async def _answer(self, request: Request, routed: _Routed) -> Response:
+        response = await self._run_policies(request, routed)
+        self._record(routed.match, response.status, routed.started)
+        return response
 
     def _forwarded(self, reply: Reply, routed: _Routed, outcome: Response | UpstreamError) -> None:
         if isinstance(outcome, UpstreamError):
             host = urlsplit(routed.match.api.service_url or "").netloc
             log.warning("backend %s: %s", host, outcome)
             outcome = error_response(outcome)
-        self._record(routed.match.api.name, routed.match.operation.name, outcome.status, routed)
+        self._record(routed.match, outcome.status, routed.started)
         reply(outcome)
 
     async def handle(self, request: Request) -> Response:
         routed = self._route(request)
         if isinstance(routed, Response):
             return routed
-        response = await self._run_policies(request, routed)
-        self._record(routed.match.api.name, routed.match.operation.name, response.status, routed)
-        return response
+        return await self._answer(request, routed)
 
     def _route(self, request: Request) -> _Routed | Response:
         """What a request is to get, decided from memory: an answer already (probes, no
@@ -251,13 +243,13 @@ class Pipeline:
                 [JSON],
                 Body(data=json.dumps(decision.to_json()).encode()),
             )
-            self._record(match.api.name, match.operation.name, response.status, started)
+            self._record(match, response.status, started)
             return response
         product = decision.product.name if decision.product is not None else None
         policies = compiled.policies.for_operation(match.api.name, match.operation.name, product)
         if isinstance(policies, PolicyCompileError):
             response = apim_error(500, f"The operation's policies cannot run: {policies}")
-            self._record(match.api.name, match.operation.name, response.status, started)
+            self._record(match, response.status, started)
             return response
         # The subscription key never reaches the backend.
         headers = [(k, v) for k, v in request.headers if k != decision.remove_header]
@@ -410,10 +402,9 @@ class Pipeline:
             return False
         return any(address in network for network in self.trusted_proxies)
 
-    def _record(self, api: str, operation: str, status: int, started: float | _Routed) -> None:
-        if isinstance(started, _Routed):
-            started = started.started
-        self.metrics.record(api, operation, status, (time.perf_counter() - started) * 1000)
+    def _record(self, match: RouteMatch, status: int, started: float) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.metrics.record(match.api.name, match.operation.name, status, elapsed_ms)
 
 
 class _Routed(NamedTuple):

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from tollhouse.gateway.http import Body, Reply, Request, Response, Started
 
@@ -43,12 +44,15 @@ class Pending:
 class Starter:
     """Answers `/now` inside the call, `/later` from a loop callback, `/held` when the test
     says, `/stream` with a streamed body, `/bad` with a field that cannot be written, raises
-    on `/raise`, and declines everything else."""
+    on `/raise`, returns a coroutine for `/coroutine` (and one that raises for
+    `/coroutine-fails`), and declines everything else."""
 
     taken: list[Request] = field(default_factory=list)
     held: list[Pending] = field(default_factory=list)
 
-    def __call__(self, request: Request, reply: Reply) -> Started | None:
+    def __call__(
+        self, request: Request, reply: Reply
+    ) -> Started | Coroutine[Any, Any, Response] | None:
         self.taken.append(request)
         path = request.path
         if path == "/now":
@@ -69,7 +73,17 @@ class Starter:
             return Pending(request, reply)
         if path == "/raise":
             raise RuntimeError("the starter broke")
+        if path == "/coroutine":
+            return self.later(text(201, "made in a task"))
+        if path == "/coroutine-fails":
+            return self.later(None)
         return None
+
+    async def later(self, response: Response | None) -> Response:
+        await asyncio.sleep(0.01)
+        if response is None:
+            raise RuntimeError("the coroutine broke")
+        return response
 
 
 def text(status: int, body: str) -> Response:
@@ -243,5 +257,32 @@ def test_a_slow_reader_of_a_large_reply_is_dropped_at_the_write_deadline() -> No
             received = await read_until_closed(reader)
             assert len(received) < len(big)
             writer.close()
+
+    run(scenario())
+
+
+def test_a_coroutine_from_the_starter_runs_as_the_request_task() -> None:
+    starter = Starter()
+
+    async def scenario() -> None:
+        async with serving(starter=starter) as served:
+            reader, writer = await connect(served.port)
+            writer.write(request("/coroutine") + request("/now"))
+            first = await read_response(reader)
+            assert (first.status, first.body) == (201, b"made in a task")
+            assert not first.closes
+            assert (await read_response(reader)).body == b"now"
+            writer.close()
+            assert served.recorder.requests == []
+
+    run(scenario())
+
+
+def test_a_coroutine_that_raises_is_answered_500_and_closes() -> None:
+    async def scenario() -> None:
+        async with serving(starter=Starter()) as served:
+            raw = await exchange(served.port, request("/coroutine-fails"))
+            response = parse_responses(raw)[0]
+            assert response.status == 500 and response.closes
 
     run(scenario())

@@ -65,22 +65,25 @@ def connection_options(headers: Headers) -> frozenset[bytes]:
     return frozenset(names)
 
 
-def strip_hop_by_hop(headers: Headers) -> Headers:
+def strip_hop_by_hop(headers: Headers, named: frozenset[bytes] | None = None) -> Headers:
     """`headers` without hop-by-hop fields and without those named in `Connection`.
 
     RFC 9110 §7.6.1: "a proxy or gateway MUST parse a received Connection header field before a
     message is forwarded and, for each connection-option in this field, remove any header or
     trailer field(s) from the message with the same name as the connection-option, and then
     remove the Connection header field itself".
+
+    `named`: `connection_options(headers)` when the caller has it already.
     """
-    named = connection_options(headers)
+    if named is None:
+        named = connection_options(headers)
     return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in named]
 
 
-def strip_response_hop_by_hop(headers: Headers) -> Headers:
+def strip_response_hop_by_hop(headers: Headers, named: frozenset[bytes] | None = None) -> Headers:
     """A backend response's headers as the client may see them: hop-by-hop fields and those the
     backend named in `Connection` removed (RFC 9110 §7.6.1 applies to responses alike)."""
-    return strip_hop_by_hop(headers)
+    return strip_hop_by_hop(headers, named)
 
 
 def _is_forwarding_header(name: bytes) -> bool:

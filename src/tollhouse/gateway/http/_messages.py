@@ -8,9 +8,9 @@ are lower-case ASCII bytes; values are bytes as received (validated: no CR, LF o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -128,8 +128,10 @@ class Started(Protocol):
     def cancel(self) -> object: ...
 
 
-Starter = Callable[[Request, Reply], "Started | None"]
-"""The callback way to answer a request without a body: take it and arrange for `reply` to be
-called once, from the event loop (or at once, inside the call), returning a `Started`; or
-return None, and the server awaits the `Handler` instead. No task is made for a request a
-starter takes, which is what makes it the gateway's fast path."""
+Starter = Callable[[Request, Reply], "Started | Coroutine[Any, Any, Response] | None"]
+"""The callback way to answer a request without a body. A starter takes the request and either
+arranges for `reply` to be called once, from the event loop or at once inside the call,
+returning a `Started`; or returns a coroutine that makes the response, which the server runs
+as the request's task (as it runs the `Handler`'s); or returns None, and the server awaits the
+`Handler`. No task is made for a request answered through `reply`, which is what makes this
+the gateway's fast path."""

@@ -22,11 +22,11 @@ import ssl
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from tollhouse.gateway.http._framing import RequestHead, parse_content_length, valid_fields
 from tollhouse.gateway.http._framing_reader import (
@@ -415,22 +415,29 @@ class _Connection(asyncio.Protocol):
     def _start(self, exchange: _Exchange) -> None:
         self._server._in_flight += 1
         exchange.started = True
+        if exchange.error is not None:
+            exchange.task = self._loop.create_task(self._run(exchange, None))
+            return
+        request = self._request(exchange)
         starter = self._server.starter
-        if starter is not None and exchange.error is None and exchange.body is None:
+        taken: Started | Coroutine[Any, Any, Response] | None = None
+        if starter is not None and exchange.body is None:
             try:
-                handle = starter(self._request(exchange), functools.partial(self._reply, exchange))
+                taken = starter(request, functools.partial(self._reply, exchange))
             except Exception:
-                head = exchange.head
-                assert head is not None
-                log.exception("the request handler failed (%s %s)", head.method, head.path)
-                exchange.close_after = True
+                self._handler_failed(exchange)
                 self._reply(exchange, _error_response(500, "Internal server error."))
                 return
-            if handle is not None:
-                if not exchange.replied:
-                    exchange.handle = handle
-                return
-        exchange.task = self._loop.create_task(self._run(exchange))
+        pending: Awaitable[Response]
+        if taken is None:
+            pending = self._server.handler(request)
+        elif asyncio.iscoroutine(taken):
+            pending = taken
+        else:
+            if not exchange.replied:
+                exchange.handle = taken
+            return
+        exchange.task = self._loop.create_task(self._run(exchange, pending))
 
     def _cancel(self, exchange: _Exchange) -> None:
         if exchange.task is not None and not exchange.task.done():
@@ -443,64 +450,42 @@ class _Connection(asyncio.Protocol):
             handle.cancel()
 
     def _reply(self, exchange: _Exchange, response: Response) -> None:
-        """A `Starter`'s answer: written at once when its body is in memory (the drain, if
-        the client reads slowly, and a streamed body go to a task)."""
+        """A `Starter`'s answer, written at once; a streamed body, or the drain when the
+        client reads slowly, goes on in a task."""
         if exchange.replied:
             return
         exchange.replied = True
         exchange.handle = None
         if self._closed:
-            self._server._in_flight -= 1
-            self._server._handled += 1
+            self._count_answered()
             return
-        if not isinstance(response, Response):
-            log.error("the request handler returned %s, not a Response", type(response).__name__)
-            exchange.close_after = True
-            response = _error_response(500, "Internal server error.")
+        response, plan = self._checked(exchange, response)
         try:
-            plan = self._plan(exchange, response)
-        except _InvalidResponse:
-            log.error("the request handler returned a response that cannot be sent")
-            exchange.close_after = True
-            response = _error_response(500, "Internal server error.")
-            plan = self._plan(exchange, response)
-        buffered = response.body.buffered
-        if buffered is None and plan.framing is not _Framing.NONE:
-            exchange.task = self._loop.create_task(self._finish(exchange, response, plan))
-            return
-        exchange.response_started = True
-        exchange.keep_alive = plan.keep_alive
-        try:
-            if plan.framing is _Framing.NONE or not buffered:
-                self._write(plan.head)
-            elif len(buffered) <= _COALESCE_LIMIT:
-                self._write(plan.head + buffered)
-            else:
-                self._write(plan.head)
-                self._write(buffered)
+            complete = self._write_start(exchange, response, plan)
         except _ConnectionGone:
             exchange.close_after = True
-        if self._write_paused and not self._closed:
-            # The client reads slowly: wait for it as `_send` would, within the write timeout.
-            exchange.task = self._loop.create_task(self._finish(exchange, None, plan))
+            complete = True
+        if not complete or (self._write_paused and not self._closed):
+            exchange.task = self._loop.create_task(self._finish(exchange, response, plan, complete))
             return
-        self._server._in_flight -= 1
-        self._server._handled += 1
+        self._count_answered()
         self._done(exchange)
 
-    async def _finish(self, exchange: _Exchange, response: Response | None, plan: _Plan) -> None:
-        """The rest of a `Starter`'s reply: its streamed body (`response`), or the drain."""
+    async def _finish(
+        self, exchange: _Exchange, response: Response, plan: _Plan, complete: bool
+    ) -> None:
+        """The rest of a `Starter`'s reply (see `_reply`)."""
         try:
-            if response is not None:
-                await self._send(exchange, response, plan)
-            else:
-                await self._drain()
+            await self._send_rest(exchange, response, plan, complete)
         except _ConnectionGone:
             exchange.close_after = True
         finally:
-            self._server._in_flight -= 1
-            self._server._handled += 1
+            self._count_answered()
         self._done(exchange)
+
+    def _count_answered(self) -> None:
+        self._server._in_flight -= 1
+        self._server._handled += 1
 
     def _next(self) -> None:
         if len(self._exchanges) <= 1:
@@ -533,44 +518,54 @@ class _Connection(asyncio.Protocol):
             server_name=self._server_name,
         )
 
-    async def _run(self, exchange: _Exchange) -> None:
+    async def _run(self, exchange: _Exchange, pending: Awaitable[Response] | None) -> None:
+        """The task way: `pending` is the handler's (or a starter's) answer in the making;
+        None for a request refused before any handler (`exchange.error`)."""
         try:
-            response = await self._respond(exchange)
-            try:
-                plan = self._plan(exchange, response)
-            except _InvalidResponse:
-                log.error("the request handler returned a response that cannot be sent")
-                exchange.close_after = True
-                response = _error_response(500, "Internal server error.")
-                plan = self._plan(exchange, response)
-            await self._send(exchange, response, plan)
+            response, plan = self._checked(exchange, await self._respond(exchange, pending))
+            complete = self._write_start(exchange, response, plan)
+            await self._send_rest(exchange, response, plan, complete)
         except _ConnectionGone:
             exchange.close_after = True
         finally:
-            self._server._in_flight -= 1
-            self._server._handled += 1
+            self._count_answered()
         self._done(exchange)
 
-    async def _respond(self, exchange: _Exchange) -> Response:
-        if exchange.error is not None:
-            return _error_response(exchange.error.status, exchange.error.message)
+    async def _respond(self, exchange: _Exchange, pending: Awaitable[Response] | None) -> object:
+        if exchange.error is not None or pending is None:
+            error = exchange.error
+            assert error is not None
+            return _error_response(error.status, error.message)
         try:
-            response = await self._server.handler(self._request(exchange))
+            return await pending
         except DownstreamError as error:
             # Raised by the request body's stream: the client's fault, with its own status.
             exchange.close_after = True
             return _error_response(error.status, error.message)
         except Exception:
-            head = exchange.head
-            assert head is not None
-            log.exception("the request handler failed (%s %s)", head.method, head.path)
-            exchange.close_after = True
+            self._handler_failed(exchange)
             return _error_response(500, "Internal server error.")
+
+    def _handler_failed(self, exchange: _Exchange) -> None:
+        head = exchange.head
+        assert head is not None
+        log.exception("the request handler failed (%s %s)", head.method, head.path)
+        exchange.close_after = True
+
+    def _checked(self, exchange: _Exchange, response: object) -> tuple[Response, _Plan]:
+        """The handler's answer and how it is written; a 500 (and a close) instead when it is
+        not a response or cannot be written as HTTP/1.1."""
         if not isinstance(response, Response):
             log.error("the request handler returned %s, not a Response", type(response).__name__)
             exchange.close_after = True
-            return _error_response(500, "Internal server error.")
-        return response
+            response = _error_response(500, "Internal server error.")
+        try:
+            return response, self._plan(exchange, response)
+        except _InvalidResponse:
+            log.error("the request handler returned a response that cannot be sent")
+            exchange.close_after = True
+            response = _error_response(500, "Internal server error.")
+            return response, self._plan(exchange, response)
 
     def _done(self, exchange: _Exchange) -> None:
         exchange.answered = True
@@ -695,20 +690,30 @@ class _Connection(asyncio.Protocol):
         lines.append(b"\r\n")
         return _Plan(b"".join(lines), framing, length, keep_alive)
 
-    async def _send(self, exchange: _Exchange, response: Response, plan: _Plan) -> None:
+    def _write_start(self, exchange: _Exchange, response: Response, plan: _Plan) -> bool:
+        """Write the head, with the body when it is in memory; whether the body is all out."""
         exchange.response_started = True
         exchange.keep_alive = plan.keep_alive
-        buffered = response.body.buffered
         if plan.framing is _Framing.NONE:
             self._write(plan.head)
-        elif buffered is not None:
-            if len(buffered) <= _COALESCE_LIMIT:
-                self._write(plan.head + buffered)
-            else:
-                self._write(plan.head)
-                self._write(buffered)
+            return True
+        buffered = response.body.buffered
+        if buffered is None:
+            self._write(plan.head)
+            return False
+        if len(buffered) <= _COALESCE_LIMIT:
+            self._write(plan.head + buffered)
         else:
             self._write(plan.head)
+            self._write(buffered)
+        return True
+
+    async def _send_rest(
+        self, exchange: _Exchange, response: Response, plan: _Plan, complete: bool
+    ) -> None:
+        """After `_write_start`: the streamed body, if any, then wait until the client has
+        taken what was written (within the write timeout)."""
+        if not complete:
             await self._stream(exchange, response.body, plan)
         await self._drain()
 

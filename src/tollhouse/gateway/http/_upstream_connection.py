@@ -441,7 +441,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._in_head = False
         self._head_bytes = 0
         if hop:
-            headers = strip_response_hop_by_hop(headers)
+            headers = strip_response_hop_by_hop(headers, options)
         self._head.set_result((status, headers))
         if self._framing is _Framing.NONE:
             # llhttp cannot be told a response to HEAD has no body; any byte it would take

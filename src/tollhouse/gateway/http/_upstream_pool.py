@@ -293,16 +293,9 @@ class UpstreamPool:
         return _Started(self, origin, connection, prepared, deadline, on_done)
 
     async def _request(self, prepared: _Prepared, deadline: float, *, fresh: bool) -> Response:
-        request, key, method, head, length = (
-            prepared.request,
-            prepared.key,
-            prepared.method,
-            prepared.head,
-            prepared.length,
-        )
         retry = prepared.retry and not fresh
         while True:
-            origin = self._origin(key)
+            origin = self._origin(prepared.key)
             # An idle connection needs no waiting: the common case pays for no timeout scope.
             connection = None if fresh else origin.take_idle()
             if connection is None:
@@ -315,14 +308,10 @@ class UpstreamPool:
                         raise UpstreamTimeout(_HEAD_TIMEOUT_MESSAGE) from None
                     raise
             try:
-                return await self._exchange(
-                    origin, connection, method, head, request, length, deadline
-                )
+                return await self._exchange(origin, connection, prepared, deadline)
             except StaleConnection:
                 if not retry:
-                    raise UpstreamProtocolError(
-                        "backend closed the connection before responding"
-                    ) from None
+                    raise _not_replayed() from None
                 # Once, on a new connection: the other idle ones may be as stale.
                 retry, fresh = False, True
 
@@ -330,28 +319,21 @@ class UpstreamPool:
         self,
         origin: _Origin,
         connection: UpstreamConnection,
-        method: bytes,
-        head: bytearray,
-        request: UpstreamRequest,
-        length: int | None,
+        prepared: _Prepared,
         deadline: float,
     ) -> Response:
-        response_head = connection.begin(method)
+        response_head = connection.begin(prepared.method)
         sender: asyncio.Task[None] | None = None
         # At the deadline the head fails with UpstreamTimeout (cheaper than a timeout scope).
-        timer = asyncio.get_running_loop().call_at(deadline, _head_timed_out, response_head)
+        timer = origin.loop.call_at(deadline, _head_timed_out, response_head)
         try:
-            data = request.body.buffered
-            if data is not None:
-                if len(data) <= _COALESCE_LIMIT:
-                    connection.write(head + data)
-                else:
-                    connection.write(head)
-                    connection.write(data)
+            body = prepared.request.body
+            if body.buffered is not None:
+                _write_whole(connection, prepared.head, body.buffered)
             else:
-                connection.write(head)
-                sender = asyncio.get_running_loop().create_task(
-                    connection.send_body(request.body.chunks(), length)
+                connection.write(prepared.head)
+                sender = origin.loop.create_task(
+                    connection.send_body(body.chunks(), prepared.length)
                 )
                 await asyncio.wait((response_head, sender), return_when=asyncio.FIRST_COMPLETED)
                 if not response_head.done():
@@ -518,16 +500,10 @@ class _Started:
         self._deadline = deadline
         self._on_done: Callable[[Response | UpstreamError], None] | None = on_done
         self._retry: asyncio.Task[Response] | None = None
-        loop = origin.loop
         head = connection.begin(prepared.method)
-        self._timer = loop.call_at(deadline, _head_timed_out, head)
-        data = prepared.request.body.buffered or b""
+        self._timer = origin.loop.call_at(deadline, _head_timed_out, head)
         try:
-            if len(data) <= _COALESCE_LIMIT:
-                connection.write(prepared.head + data)
-            else:
-                connection.write(prepared.head)
-                connection.write(data)
+            _write_whole(connection, prepared.head, prepared.request.body.buffered or b"")
         except BaseException:
             self._timer.cancel()
             origin.release(connection, False)
@@ -567,7 +543,7 @@ class _Started:
             return
         self._on_done = None
         if isinstance(error, StaleConnection):
-            error = UpstreamProtocolError("backend closed the connection before responding")
+            error = _not_replayed()
         if not isinstance(error, UpstreamError):
             raise error
         on_done(error)
@@ -583,6 +559,20 @@ class _Started:
             on_done(error)
         else:
             raise error
+
+
+def _write_whole(connection: UpstreamConnection, head: bytearray, body: bytes) -> None:
+    """A request whose body is in memory: one write when it is small, no copy when not."""
+    if len(body) <= _COALESCE_LIMIT:
+        connection.write(head + body)
+    else:
+        connection.write(head)
+        connection.write(body)
+
+
+def _not_replayed() -> UpstreamProtocolError:
+    """A stale connection's failure for a request that may not be sent again."""
+    return UpstreamProtocolError("backend closed the connection before responding")
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:
