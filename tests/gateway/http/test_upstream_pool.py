@@ -32,6 +32,8 @@ from .upstream_backends import (
     Runner,
     backend,
     closed_port,
+    closes_reused_connections,
+    fetch,
     get,
     ok,
     run,
@@ -39,11 +41,6 @@ from .upstream_backends import (
 )
 
 __all__ = ["run"]
-
-
-async def fetch(pool: UpstreamPool, request: UpstreamRequest) -> tuple[int, bytes]:
-    response = await pool.request(request)
-    return response.status, await response.body.read()
 
 
 # -- keep-alive and limits ---------------------------------------------------------------------
@@ -526,27 +523,12 @@ def test_hop_by_hop_response_headers_do_not_reach_the_caller(run: Runner[None]) 
 # -- stale connections ------------------------------------------------------------------------
 
 
-def _closes_reused_connections(server: Backend) -> None:
-    """Answer the first request of each connection, then close on the next without a word:
-    the race of a backend closing an idle connection as the gateway reuses it."""
-
-    async def handler(connection: BackendConnection) -> None:
-        received = await connection.read_request()
-        assert received is not None
-        server.requests.append(received)
-        await connection.send(ok())
-        await connection.read_head()
-        connection.close()
-
-    server.handler = handler
-
-
 def test_a_get_on_a_connection_the_backend_closed_is_retried_once_on_a_new_one(
     run: Runner[None],
 ) -> None:
     async def scenario() -> None:
         async with Backend(lambda c: asyncio.sleep(0)) as server:
-            _closes_reused_connections(server)
+            closes_reused_connections(server)
             pool = UpstreamPool()
             assert await fetch(pool, get(server.url())) == (200, b"ok")
             assert await fetch(pool, get(server.url())) == (200, b"ok")
@@ -559,7 +541,7 @@ def test_a_get_on_a_connection_the_backend_closed_is_retried_once_on_a_new_one(
 def test_a_post_on_a_connection_the_backend_closed_is_not_replayed(run: Runner[None]) -> None:
     async def scenario() -> None:
         async with Backend(lambda c: asyncio.sleep(0)) as server:
-            _closes_reused_connections(server)
+            closes_reused_connections(server)
             pool = UpstreamPool()
             await fetch(pool, get(server.url()))
             post = UpstreamRequest("POST", server.url(), headers=[], body=Body(data=b"{}"))

@@ -27,6 +27,8 @@ from .upstream_backends import (
     BackendConnection,
     Runner,
     backend,
+    closes_reused_connections,
+    fetch,
     get,
     ok,
     run,
@@ -34,11 +36,6 @@ from .upstream_backends import (
 )
 
 __all__ = ["run"]
-
-
-async def fetch(pool: UpstreamPool, request: UpstreamRequest) -> tuple[int, bytes]:
-    response = await pool.request(request)
-    return response.status, await response.body.read()
 
 
 async def outcome(pool: UpstreamPool, request: UpstreamRequest) -> Response | UpstreamError:
@@ -424,27 +421,12 @@ def test_cancel_right_after_start_means_no_on_done_even_once_the_answer_would_be
 # -- stale connections ------------------------------------------------------------------------
 
 
-def _closes_reused_connections(server: Backend) -> None:
-    """Answer the first request of each connection, then close on the next without a word:
-    the race of a backend closing an idle connection as the gateway reuses it."""
-
-    async def handler(connection: BackendConnection) -> None:
-        received = await connection.read_request()
-        assert received is not None
-        server.requests.append(received)
-        await connection.send(ok())
-        await connection.read_head()
-        connection.close()
-
-    server.handler = handler
-
-
 def test_a_get_started_on_a_connection_the_backend_closed_is_retried_once_on_a_new_one(
     run: Runner[None],
 ) -> None:
     async def scenario() -> None:
         async with Backend(lambda c: asyncio.sleep(0)) as server:
-            _closes_reused_connections(server)
+            closes_reused_connections(server)
             pool = UpstreamPool()
             assert await fetch(pool, get(server.url())) == (200, b"ok")
             response = await started(pool, get(server.url("/again")))
@@ -461,7 +443,7 @@ def test_a_post_started_on_a_connection_the_backend_closed_is_not_replayed(
 ) -> None:
     async def scenario() -> None:
         async with Backend(lambda c: asyncio.sleep(0)) as server:
-            _closes_reused_connections(server)
+            closes_reused_connections(server)
             pool = UpstreamPool()
             await fetch(pool, get(server.url()))
             post = UpstreamRequest("POST", server.url(), headers=[], body=Body(data=b"{}"))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
-from tollhouse.gateway.http import Body, UpstreamRequest
+from tollhouse.gateway.http import Body, UpstreamPool, UpstreamRequest
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], T]
@@ -248,6 +248,27 @@ def ok(body: bytes = b"ok", *extra: bytes) -> bytes:
     """A keep-alive 200 with Content-Length."""
     head = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n" % len(body)
     return head + b"".join(line + b"\r\n" for line in extra) + b"\r\n" + body
+
+
+def closes_reused_connections(server: Backend) -> None:
+    """Answer the first request of each connection, then close on the next without a word:
+    the race of a backend closing an idle connection as the gateway reuses it."""
+
+    async def handler(connection: BackendConnection) -> None:
+        received = await connection.read_request()
+        assert received is not None
+        server.requests.append(received)
+        await connection.send(ok())
+        await connection.read_head()
+        connection.close()
+
+    server.handler = handler
+
+
+async def fetch(pool: UpstreamPool, request: UpstreamRequest) -> tuple[int, bytes]:
+    """The status and whole body of `request` through the pool."""
+    response = await pool.request(request)
+    return response.status, await response.body.read()
 
 
 def get(url: str, **kwargs: Any) -> UpstreamRequest:
